@@ -1,0 +1,37 @@
+"""sparkml_ops: MLflow's interfaces on Delta Lake and Spark."""
+
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+setup(
+    name="sparkml_ops",
+    version="0.1.0",
+    description="Spark-centric ML lifecycle toolkit: MLflow tracking on Delta Lake tables, no server.",
+    long_description=Path(__file__).with_name("README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=find_packages(include=["sparkml_ops", "sparkml_ops.*"]),
+    install_requires=[
+        "mlflow-skinny>=3.17,<3.18",
+        "deltalake>=1.6,<2",
+        "pyspark>=4.0,<5",
+        "pandas>=2.2,<3",
+        "pyarrow>=18",
+        "numpy>=1.26",
+        "cloudpickle>=3.0",
+        "onnx>=1.16",
+        "scikit-learn>=1.4",
+        "skops>=0.10",  # mlflow.sklearn's default format; mlflow-skinny does not install it
+    ],
+    extras_require={
+        "test": ["pytest>=8", "pytest-timeout>=2.3", "ruff>=0.6"],
+        # MLflow's own stores, as the reference in bench/ (same version as mlflow-skinny)
+        "bench": ["mlflow>=3.17,<3.18", "sqlalchemy>=2", "alembic", "psutil"],
+    },
+    entry_points={
+        "console_scripts": ["sparkml-ops=sparkml_ops.cli:main"],
+        "mlflow.tracking_store": ["delta=sparkml_ops.tracking.store:DeltaTrackingStore"],
+    },
+)

@@ -1,0 +1,231 @@
+"""A tracking root opened by this process: tables, snapshots, the writer and recovery.
+
+``Lake.open(location)`` returns the one instance for a root in this process (so every
+store object of a process reads its own writes). Opening a root replays the logs of dead
+writers, exactly once, before anything else reads it.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import logging
+import os
+import threading
+import uuid
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pyarrow as pa
+from deltalake import DeltaTable
+
+from sparkml_ops import config
+from sparkml_ops.errors import StorageError
+from sparkml_ops.lake.commit import TableCommitter
+from sparkml_ops.lake.location import RootLocation
+from sparkml_ops.lake.maintenance import compact_if_needed
+from sparkml_ops.lake.schemas import LAYOUT_VERSION, TABLES
+from sparkml_ops.lake.snapshot import TableSnapshot
+from sparkml_ops.lake.wal import WriteAheadLog, orphaned_logs, read_records
+from sparkml_ops.lake.writer import GroupCommitWriter, columns_to_table
+
+_log = logging.getLogger(__name__)
+
+MARKER_FILE = "_sparkml_ops.json"
+
+
+class Lake:
+    _open: ClassVar[dict[RootLocation, Lake]] = {}
+    _open_lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(self, location: RootLocation) -> None:
+        self.location = location
+        self.committer = TableCommitter(location, checkpoint_interval=config.resolve("checkpoint_interval"))
+        self.snapshots = {name: TableSnapshot(location, spec) for name, spec in TABLES.items()}
+        self._writer: GroupCommitWriter | None = None
+        self._writer_lock = threading.Lock()
+        self._initialise_root()
+        self.recover()
+
+    @classmethod
+    def open(cls, location: RootLocation) -> Lake:
+        with cls._open_lock:
+            lake = cls._open.get(location)
+            if lake is None:
+                lake = cls(location)
+                cls._open[location] = lake
+            return lake
+
+    # -- writing -----------------------------------------------------------------------
+
+    def append(self, table: str, columns: dict[str, list[Any]]) -> None:
+        """Acknowledge rows for ``table`` (column name -> values); durable on return."""
+        self.writer().append(table, columns)
+
+    def stamp(self) -> int:
+        return self.writer().stamp()
+
+    def flush(self) -> None:
+        if self._writer is not None:
+            self._writer.flush()
+
+    def writer(self) -> GroupCommitWriter:
+        if self._writer is None:
+            with self._writer_lock:
+                if self._writer is None:
+                    self._writer = self._start_writer()
+        return self._writer
+
+    def close(self) -> None:
+        with self._writer_lock:
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
+        with Lake._open_lock:
+            if Lake._open.get(self.location) is self:
+                del Lake._open[self.location]
+
+    # -- reading -----------------------------------------------------------------------
+
+    def read(self, table: str, *, refresh: bool = True) -> pa.Table:
+        """Committed rows plus this process's pending rows, without duplicates."""
+        return self.read_keyed(table, refresh=refresh)[1]
+
+    def read_keyed(self, table: str, *, refresh: bool = True) -> tuple[tuple[int, ...], pa.Table]:
+        """Like :meth:`read`, with a key that changes whenever the rows do (for caches)."""
+        snapshot = self.snapshots[table]
+        writer = self._writer
+        if writer is None:
+            if refresh or snapshot.generation == 0:
+                snapshot.refresh()
+            return (snapshot.generation, 0, 0), snapshot.table()
+        # A refresh during a flush could see a batch both committed and pending: skip it then.
+        if (refresh or snapshot.generation == 0) and writer._flush_lock.acquire(blocking=False):
+            try:
+                snapshot.refresh()
+            finally:
+                writer._flush_lock.release()
+        with writer._lock:
+            committed = snapshot.table()
+            key = (snapshot.generation, 0, 0)
+            pending = [r for r in writer._pending if r.table == table]
+        if not pending:
+            return key, committed
+        key = (key[0], pending[0].lsn, pending[-1].lsn)
+        return key, pa.concat_tables([committed, columns_to_table(table, [r.columns for r in pending])])
+
+    # -- recovery ----------------------------------------------------------------------
+
+    def recover(self) -> int:
+        """Replay logs of dead writers into the tables; returns the rows replayed."""
+        replayed = 0
+        try:
+            orphans = list(orphaned_logs(self.location.wal_dir()))
+        except OSError:
+            return 0
+        for orphan in orphans:
+            try:
+                replayed += self._replay(orphan.writer_id, orphan.directory)
+            except Exception:
+                orphan.release()
+                raise
+            orphan.remove()
+        return replayed
+
+    def _replay(self, writer_id: str, directory: Path) -> int:
+        records = read_records(directory)
+        by_table: dict[str, list] = {}
+        for record in records:
+            by_table.setdefault(record.table, []).append(record)
+        replayed = 0
+        for table, table_records in by_table.items():
+            done = self.committer.committed_version(table, writer_id)
+            todo = [r for r in table_records if r.lsn > done]
+            if todo:
+                data = columns_to_table(table, [r.columns for r in todo])
+                self.committer.append(TABLES[table], data, writer_id, todo[-1].lsn)
+                replayed += data.num_rows
+        if replayed:
+            _log.info("sparkml_ops recovered %d rows from writer %s", replayed, writer_id)
+        return replayed
+
+    # -- set-up ------------------------------------------------------------------------
+
+    def _start_writer(self) -> GroupCommitWriter:
+        writer_id = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
+        wal = WriteAheadLog(self.location.wal_dir() / writer_id, fsync=config.resolve("wal_fsync"))
+        writer = GroupCommitWriter(
+            self.committer,
+            wal,
+            writer_id,
+            interval_s=config.resolve("flush_interval_ms") / 1000.0,
+            max_rows=config.resolve("flush_max_rows"),
+            on_committed=self._after_commit,
+            after_flush=self._maintain_after_flush,
+        )
+        atexit.register(self._close_quietly)
+        return writer
+
+    def _after_commit(self, tables: set[str]) -> None:
+        for table in tables:
+            self.snapshots[table].refresh()
+
+    def _maintain_after_flush(self, tables: set[str]) -> None:
+        """Runs on the commit thread, outside the locks readers take."""
+        min_files = config.resolve("compact_min_files")
+        for table in tables:
+            if compact_if_needed(self.location, table, self.snapshots[table].file_count, min_files):
+                self.snapshots[table].refresh()
+
+    def _close_quietly(self) -> None:
+        try:
+            self.close()
+        except Exception as exc:  # at exit the WAL keeps the rows for the next process
+            _log.warning("sparkml_ops could not commit at exit (the write-ahead log keeps the data): %s", exc)
+
+    def _initialise_root(self) -> None:
+        if self.location.is_local:
+            self._initialise_local_root(Path(self.location.uri))
+        else:
+            self.committer.create_tables()
+
+    def _initialise_local_root(self, root: Path) -> None:
+        marker = root / MARKER_FILE
+        if marker.is_file():
+            try:
+                layout = json.loads(marker.read_text()).get("layout_version")
+            except (OSError, ValueError) as exc:
+                raise StorageError(f"{marker} is unreadable or corrupt: {exc}") from exc
+            if layout != LAYOUT_VERSION:
+                raise StorageError(
+                    f"root {root} has layout version {layout}; this sparkml_ops reads version "
+                    f"{LAYOUT_VERSION} (run 'sparkml-ops migrate' with the matching release)"
+                )
+            missing = [n for n in TABLES if not DeltaTable.is_deltatable(self.location.table_uri(n))]
+            if missing:
+                if not os.access(root, os.W_OK):
+                    raise StorageError(f"root {root} lacks tables {missing} and is read-only")
+                self.committer.create_tables()
+            return
+        if root.exists() and (not root.is_dir() or any(p.name != "_wal" for p in root.iterdir())):
+            raise StorageError(
+                f"{root} exists and is not a sparkml_ops tracking root (no {MARKER_FILE}); "
+                "choose an empty or new directory"
+            )
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            self.committer.create_tables()
+            tmp = root / f".{MARKER_FILE}.{os.getpid()}"
+            tmp.write_text(json.dumps({"layout_version": LAYOUT_VERSION, "format": "sparkml_ops"}))
+            os.replace(tmp, marker)
+        except OSError as exc:
+            raise StorageError(f"cannot create tracking root {root}: {exc}") from exc
+
+
+def _reset_after_fork() -> None:
+    # delta-rs runtimes and our commit thread do not survive fork: start afresh in the child.
+    Lake._open = {}
+    Lake._open_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_reset_after_fork)

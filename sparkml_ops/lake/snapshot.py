@@ -1,0 +1,128 @@
+"""Cached, incrementally refreshed Arrow snapshots of the tables.
+
+A refresh reads only the Delta log entries since the last one and only the Parquet files
+added since; files removed by compaction drop out.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime
+
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+from deltalake import DeltaTable
+from deltalake.exceptions import DeltaError, TableNotFoundError
+
+from sparkml_ops.errors import StorageError
+from sparkml_ops.lake.location import RootLocation
+from sparkml_ops.lake.schemas import TableSpec
+
+
+class TableSnapshot:
+    """The committed rows of one table; ``generation`` changes whenever they do."""
+
+    def __init__(self, location: RootLocation, table_spec: TableSpec) -> None:
+        self.location = location
+        self.spec = table_spec
+        self.uri = location.table_uri(table_spec.name)
+        self.generation = 0
+        self._dt: DeltaTable | None = None
+        self._files: dict[str, pa.Table] = {}
+        self._combined: pa.Table | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def file_count(self) -> int:
+        return len(self._files)
+
+    @property
+    def version(self) -> int:
+        return self._dt.version() if self._dt is not None else -1
+
+    def refresh(self) -> bool:
+        """Catch up with the Delta log; True when the visible rows changed."""
+        with self._lock:
+            try:
+                if self._dt is None:
+                    self._dt = DeltaTable(self.uri, storage_options=self.location.storage_options or None)
+                else:
+                    before = self._dt.version()
+                    self._dt.update_incremental()
+                    if self._dt.version() == before:
+                        return False
+                return self._load_files()
+            except TableNotFoundError as exc:
+                raise StorageError(
+                    f"table {self.uri} is missing or is not a Delta table; "
+                    "run 'sparkml-ops doctor' or restore it from a backup"
+                ) from exc
+            except DeltaError as exc:
+                raise StorageError(f"table {self.uri} cannot be read: {exc}") from exc
+
+    def table(self) -> pa.Table:
+        if self._combined is None:
+            parts = [t for t in self._files.values() if t.num_rows]
+            self._combined = (
+                pa.concat_tables(parts, promote_options="permissive") if parts else _empty(self.spec.schema)
+            )
+        return self._combined
+
+    def _load_files(self) -> bool:
+        assert self._dt is not None
+        current = self._dt.file_uris()
+        wanted = set(current)
+        changed = False
+        for uri in list(self._files):
+            if uri not in wanted:
+                del self._files[uri]
+                changed = True
+        for uri in current:
+            if uri not in self._files:
+                self._files[uri] = self._read_file(uri)
+                changed = True
+        if changed:
+            self._combined = None
+            self.generation += 1
+        return changed
+
+    def _read_file(self, uri: str) -> pa.Table:
+        try:
+            if self.location.is_local:
+                table = pq.read_table(uri)
+            else:
+                table = ds.dataset(uri, format="parquet").to_table()
+            return _conform(table, self.spec.schema)
+        except FileNotFoundError as exc:
+            raise StorageError(
+                f"table {self.uri} references data file {uri}, which is missing; "
+                "the table is damaged (restore the file or run 'sparkml-ops doctor')"
+            ) from exc
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise StorageError(f"data file {uri} of table {self.uri} is corrupt: {exc}") from exc
+
+
+def read_as_of(location: RootLocation, table_spec: TableSpec, as_of: int | datetime) -> pa.Table:
+    """The table as it was at a version or timestamp (Delta time travel)."""
+    dt = DeltaTable(location.table_uri(table_spec.name), storage_options=location.storage_options or None)
+    dt.load_as_version(as_of)
+    return _conform(dt.to_pyarrow_table(), table_spec.schema)
+
+
+def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """Same column order and types everywhere, whatever wrote the file."""
+    columns = []
+    for field in schema:
+        if field.name in table.column_names:
+            column = table.column(field.name)
+            if column.type != field.type:
+                column = column.cast(field.type)
+        else:
+            column = pa.nulls(table.num_rows, field.type)
+        columns.append(column)
+    return pa.Table.from_arrays(columns, names=schema.names)
+
+
+def _empty(schema: pa.Schema) -> pa.Table:
+    return schema.empty_table()

@@ -1,0 +1,142 @@
+"""Local write-ahead log: a log call is acknowledged once its record is in this file.
+
+One directory per writer process, holding an exclusive ``flock`` for the writer's life and
+numbered JSON-lines segments. A directory whose lock can be taken belongs to a dead writer:
+the next process that opens the root replays it (see ``recovery``). Records are appended with
+one ``write`` each, so a SIGKILL leaves at worst a torn last line, which replay ignores
+because that call never returned.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sparkml_ops.errors import StorageError
+
+SEGMENT_PREFIX = "seg-"
+LOCK_NAME = "lock"
+
+
+@dataclass(frozen=True)
+class Record:
+    """One acknowledged log call: rows for one table, as columns."""
+
+    lsn: int
+    table: str
+    columns: dict[str, list[Any]]
+
+    @property
+    def num_rows(self) -> int:
+        return len(next(iter(self.columns.values()), []))
+
+
+class WriteAheadLog:
+    """Append-only segments owned (and locked) by one live writer."""
+
+    def __init__(self, directory: Path, *, fsync: bool = False) -> None:
+        self.directory = directory
+        self._fsync = fsync
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            self._lock_fd = os.open(directory / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            raise StorageError(f"cannot create write-ahead log in {directory}: {exc}") from exc
+        self._segment_fd: int | None = None
+        self._segment_path: Path | None = None
+
+    def append(self, record: Record) -> None:
+        if self._segment_fd is None:
+            self._open_segment(record.lsn)
+        line = json.dumps([record.lsn, record.table, record.columns], separators=(",", ":"))
+        try:
+            os.write(self._segment_fd, line.encode() + b"\n")  # type: ignore[arg-type]
+            if self._fsync:
+                os.fsync(self._segment_fd)  # type: ignore[arg-type]
+        except OSError as exc:
+            raise StorageError(f"cannot append to write-ahead log {self._segment_path}: {exc}") from exc
+
+    def rotate(self) -> list[Path]:
+        """Close the current segment; later appends go to a new one. Returns closed segments."""
+        closed = sorted(self.directory.glob(f"{SEGMENT_PREFIX}*"))
+        if self._segment_fd is not None:
+            os.close(self._segment_fd)
+            self._segment_fd = None
+            self._segment_path = None
+        return closed
+
+    @staticmethod
+    def discard(segments: list[Path]) -> None:
+        for segment in segments:
+            segment.unlink(missing_ok=True)
+
+    def close(self) -> None:
+        """Release the lock; remove the directory when every segment was committed."""
+        self.rotate()
+        if not any(self.directory.glob(f"{SEGMENT_PREFIX}*")):
+            shutil.rmtree(self.directory, ignore_errors=True)
+        os.close(self._lock_fd)
+
+    def _open_segment(self, first_lsn: int) -> None:
+        path = self.directory / f"{SEGMENT_PREFIX}{first_lsn:020d}.jsonl"
+        try:
+            self._segment_fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        except OSError as exc:
+            raise StorageError(f"cannot create write-ahead log segment {path}: {exc}") from exc
+        self._segment_path = path
+
+
+def read_records(directory: Path) -> list[Record]:
+    """All complete records of a writer's segments, in log order; a torn tail is dropped."""
+    records = []
+    for segment in sorted(directory.glob(f"{SEGMENT_PREFIX}*")):
+        with segment.open("rb") as handle:
+            for raw in handle:
+                if not raw.endswith(b"\n"):
+                    break  # torn by a kill mid-write: that call never returned
+                lsn, table, columns = json.loads(raw)
+                records.append(Record(lsn, table, columns))
+    return records
+
+
+@dataclass
+class OrphanLog:
+    """A dead writer's log, locked by us while we replay it."""
+
+    directory: Path
+    lock_fd: int
+
+    @property
+    def writer_id(self) -> str:
+        return self.directory.name
+
+    def remove(self) -> None:
+        shutil.rmtree(self.directory, ignore_errors=True)
+        os.close(self.lock_fd)
+
+    def release(self) -> None:
+        os.close(self.lock_fd)
+
+
+def orphaned_logs(wal_root: Path) -> Iterator[OrphanLog]:
+    """Logs whose writer is gone: their lock is free. Each is yielded locked by us."""
+    if not wal_root.is_dir():
+        return
+    for directory in sorted(p for p in wal_root.iterdir() if p.is_dir()):
+        try:
+            fd = os.open(directory / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)  # a live writer holds it
+            continue
+        yield OrphanLog(directory, fd)

@@ -1,0 +1,159 @@
+"""Group commit: log calls append to the write-ahead log; a background thread commits.
+
+Every flush turns all pending records into one Delta commit per table, tagged with the
+writer's id and the last record's log sequence number, then drops the committed WAL
+segments. Readers see pending rows through :meth:`GroupCommitWriter.pending`, so a process
+always reads its own writes, committed or not.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
+
+import pyarrow as pa
+
+from sparkml_ops.errors import StorageError
+from sparkml_ops.lake.commit import TableCommitter
+from sparkml_ops.lake.schemas import TABLES
+from sparkml_ops.lake.wal import Record, WriteAheadLog
+
+_log = logging.getLogger(__name__)
+
+
+def columns_to_table(table: str, columns: list[dict[str, list[Any]]]) -> pa.Table:
+    """Concatenate column-dicts of one table into an Arrow table of its schema."""
+    schema = TABLES[table].schema
+    merged: dict[str, list[Any]] = {name: [] for name in schema.names}
+    for part in columns:
+        length = len(next(iter(part.values()), []))
+        for name in schema.names:
+            merged[name].extend(part.get(name) or [None] * length)
+    return pa.Table.from_pydict(merged, schema=schema)
+
+
+class GroupCommitWriter:
+    """One per process and root. Thread-safe."""
+
+    def __init__(
+        self,
+        committer: TableCommitter,
+        wal: WriteAheadLog,
+        writer_id: str,
+        *,
+        interval_s: float,
+        max_rows: int,
+        on_committed: Callable[[set[str]], None],
+        after_flush: Callable[[set[str]], None] | None = None,
+    ) -> None:
+        self._committer = committer
+        self._wal = wal
+        self.writer_id = writer_id
+        self._interval_s = interval_s
+        self._max_rows = max_rows
+        self._on_committed = on_committed
+        self._after_flush = after_flush
+        self._lock = threading.Lock()  # guards pending, lsn and the WAL
+        self._flush_lock = threading.Lock()  # one flush at a time
+        self._pending: list[Record] = []
+        self._pending_rows = 0
+        self._lsn = 0
+        self._last_stamp = 0
+        self._wake = threading.Event()
+        self._closed = False
+        self.last_error: Exception | None = None
+        self._thread = threading.Thread(target=self._run, name="sparkml-ops-commit", daemon=True)
+        self._thread.start()
+
+    def stamp(self) -> int:
+        """A nanosecond timestamp, strictly increasing within this writer (the ``seq`` column)."""
+        with self._lock:
+            return self._next_stamp()
+
+    def append(self, table: str, columns: dict[str, list[Any]]) -> None:
+        """Acknowledge rows: once this returns they survive a crash of this process."""
+        if self._closed:
+            raise StorageError("this writer is closed; open the store again to log")
+        with self._lock:
+            n = len(next(iter(columns.values()), []))
+            if "seq" in TABLES[table].schema.names and "seq" not in columns:
+                columns["seq"] = [self._next_stamp()] * n
+            self._lsn += 1
+            record = Record(self._lsn, table, columns)
+            self._wal.append(record)
+            self._pending.append(record)
+            self._pending_rows += n
+            full = self._pending_rows >= self._max_rows
+        if full:
+            self._wake.set()
+
+    def pending(self, table: str) -> list[dict[str, list[Any]]]:
+        with self._lock:
+            return [r.columns for r in self._pending if r.table == table]
+
+    def has_pending(self) -> bool:
+        with self._lock:
+            return bool(self._pending)
+
+    def flush(self) -> set[str]:
+        """Commit everything acknowledged so far; raises if the root cannot take it.
+
+        Returns the tables committed to.
+        """
+        with self._flush_lock:
+            with self._lock:
+                batch = list(self._pending)
+                if not batch:
+                    return set()
+                segments = self._wal.rotate()
+            by_table: dict[str, list[dict[str, list[Any]]]] = defaultdict(list)
+            for record in batch:
+                by_table[record.table].append(record.columns)
+            last_lsn = batch[-1].lsn
+            for table, parts in by_table.items():
+                self._committer.append(TABLES[table], columns_to_table(table, parts), self.writer_id, last_lsn)
+            with self._lock:
+                self._on_committed(set(by_table))
+                del self._pending[: len(batch)]
+                self._pending_rows = sum(r.num_rows for r in self._pending)
+            self._wal.discard(segments)
+            return set(by_table)
+
+    def close(self) -> None:
+        """Flush and stop; the WAL directory goes away only if everything committed."""
+        if self._closed:
+            return
+        self._closed = True
+        self._wake.set()
+        self._thread.join(timeout=30)
+        try:
+            self.flush()
+        finally:
+            self._wal.close()
+
+    def _next_stamp(self) -> int:
+        self._last_stamp = max(time.time_ns(), self._last_stamp + 1)
+        return self._last_stamp
+
+    def _run(self) -> None:
+        failures = 0
+        while not self._closed:
+            self._wake.wait(self._interval_s * (2 ** min(failures, 5)))
+            self._wake.clear()
+            if self._closed:
+                return
+            try:
+                committed = self.flush()
+                if committed and self._after_flush is not None:
+                    with self._flush_lock:
+                        self._after_flush(committed)
+                failures = 0
+                self.last_error = None
+            except Exception as exc:  # keep the WAL; retry later with backoff
+                failures += 1
+                self.last_error = exc
+                _log.warning("sparkml_ops background commit failed (will retry): %s", exc)

@@ -1,0 +1,213 @@
+"""MLflow's search grammar evaluated over Arrow columns.
+
+Filter strings are parsed by MLflow's own parser (so the grammar and its errors are
+exactly MLflow's) and never pasted into SQL; each comparison becomes a boolean mask over
+the candidate runs or experiments, computed with Arrow kernels.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from mlflow.utils.search_utils import SearchExperimentsUtils, SearchUtils
+
+from sparkml_ops.errors import BadInput
+from sparkml_ops.tracking.state import Grouped, TrackingState
+
+_NUMERIC_OPS = {"=": pc.equal, "!=": pc.not_equal, "<": pc.less, "<=": pc.less_equal,
+                ">": pc.greater, ">=": pc.greater_equal}
+_RUN_ATTRIBUTE_COLUMNS = {"run_id", "run_name", "status", "user_id", "artifact_uri",
+                          "start_time", "end_time", "lifecycle_stage", "experiment_id"}
+
+
+def like_to_regex(pattern: str) -> str:
+    """MLflow's LIKE semantics (``%`` any run, ``_`` one char, anchored unless ``%``)."""
+    regex = re.escape(pattern).replace("%", ".*").replace("_", ".")
+    if not pattern.startswith("%"):
+        regex = "^" + regex
+    if not pattern.endswith("%"):
+        regex = regex + "$"
+    return regex
+
+
+def compare(values: pa.Array | pa.ChunkedArray, comparator: str, operand: Any) -> np.ndarray:
+    """Boolean mask of ``values <comparator> operand``; missing values never match."""
+    comparator = comparator.upper()
+    if comparator == "IS NULL":
+        return pc.is_null(values).to_numpy(zero_copy_only=False)
+    if comparator == "IS NOT NULL":
+        return pc.is_valid(values).to_numpy(zero_copy_only=False)
+    if comparator in ("LIKE", "ILIKE"):
+        result = pc.match_substring_regex(values, like_to_regex(operand), ignore_case=comparator == "ILIKE")
+    elif comparator in ("IN", "NOT IN"):
+        result = pc.is_in(values, value_set=pa.array(list(operand), type=values.type))
+        if comparator == "NOT IN":
+            result = pc.invert(result)
+        result = pc.if_else(pc.is_null(values), False, result)
+    elif comparator in _NUMERIC_OPS:
+        scalar = pa.scalar(operand, type=values.type)
+        result = _NUMERIC_OPS[comparator](values, scalar)
+    else:
+        raise BadInput(f"comparator {comparator!r} is not supported here")
+    return pc.fill_null(result, False).to_numpy(zero_copy_only=False)
+
+
+def aligned_values(grouped: Grouped, key: str, ids: pa.Array | pa.ChunkedArray, id_column: str = "run_id") -> pa.Array:
+    """The ``value`` of ``key`` for each id, in ``ids`` order (null where absent)."""
+    table = grouped.table
+    if table.num_rows == 0:
+        return pa.nulls(len(ids), type=table.schema.field("value").type)
+    rows = table.filter(pc.equal(table.column("key"), key))
+    positions = pc.index_in(ids, value_set=rows.column(id_column))
+    return rows.column("value").take(positions)
+
+
+def _numeric_operand(value: Any, what: str) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError) as exc:
+        raise BadInput(f"{what} must be compared with a number, got {value!r}") from exc
+
+
+# -- runs ------------------------------------------------------------------------------
+
+def filter_runs(state: TrackingState, runs: pa.Table, filter_string: str | None) -> pa.Table:
+    if not filter_string or runs.num_rows == 0:
+        return runs
+    clauses = SearchUtils.parse_search_filter(filter_string)
+    mask = np.ones(runs.num_rows, dtype=bool)
+    for clause in clauses:
+        mask &= _run_clause_mask(state, runs, clause)
+        if not mask.any():
+            break
+    return runs.filter(pa.array(mask))
+
+
+def _run_clause_mask(state: TrackingState, runs: pa.Table, clause: dict[str, Any]) -> np.ndarray:
+    kind, comparator, value = clause["type"], clause["comparator"].upper(), clause["value"]
+    key = SearchUtils.translate_key_alias(clause["key"])
+    run_ids = runs.column("run_id")
+    if kind == "metric":
+        values = aligned_values(state.latest_metrics(), key, run_ids)
+        operand = None if value is None else _numeric_operand(value, f"metrics.{key}")
+        return compare(values, comparator, operand)
+    if kind == "parameter":
+        return compare(aligned_values(state.params(), key, run_ids), comparator, value)
+    if kind == "tag":
+        return compare(aligned_values(state.tags(), key, run_ids), comparator, value)
+    if kind == "attribute":
+        if key not in _RUN_ATTRIBUTE_COLUMNS:
+            raise BadInput(f"attribute {key!r} cannot be searched; valid: {sorted(_RUN_ATTRIBUTE_COLUMNS)}")
+        column = runs.column(key)
+        if key in ("start_time", "end_time"):
+            value = int(_numeric_operand(value, key))
+        return compare(column, comparator, value)
+    if kind == "dataset":
+        inputs = state.inputs().table
+        if inputs.num_rows == 0:
+            return np.zeros(runs.num_rows, dtype=bool)
+        datasets = inputs.filter(pc.equal(inputs.column("kind"), "dataset"))
+        if key not in ("name", "digest", "context"):
+            raise BadInput(f"dataset attribute {key!r} cannot be searched; valid: name, digest, context")
+        hits = datasets.filter(pa.array(compare(datasets.column(key), comparator, value)))
+        return pc.is_in(run_ids, value_set=hits.column("run_id")).to_numpy(zero_copy_only=False)
+    raise BadInput(f"invalid search expression type {kind!r}")
+
+
+def order_runs(state: TrackingState, runs: pa.Table, order_by: Sequence[str] | None) -> pa.Table:
+    """MLflow's order: the given keys (missing values last), then start_time DESC, run_id."""
+    if runs.num_rows == 0:
+        return runs
+    columns: dict[str, pa.Array] = {}
+    sort_keys: list[tuple[str, str]] = []
+    for i, clause in enumerate(order_by or []):
+        kind, key, ascending = SearchUtils.parse_order_by_for_search_runs(clause)
+        key = SearchUtils.translate_key_alias(key)
+        if kind == "metric":
+            values = aligned_values(state.latest_metrics(), key, runs.column("run_id"))
+        elif kind == "parameter":
+            values = aligned_values(state.params(), key, runs.column("run_id"))
+        elif kind == "tag":
+            values = aligned_values(state.tags(), key, runs.column("run_id"))
+        elif kind == "attribute" and key in _RUN_ATTRIBUTE_COLUMNS:
+            values = runs.column(key)
+        else:
+            raise BadInput(f"invalid order_by clause {clause!r}")
+        _add_sort_column(columns, sort_keys, f"k{i}", values, ascending)
+    columns["start_time"] = runs.column("start_time")
+    columns["run_id"] = runs.column("run_id")
+    sort_keys += [("start_time", "descending"), ("run_id", "ascending")]
+    order = pc.sort_indices(pa.table(columns), sort_keys=sort_keys)
+    return runs.take(order)
+
+
+def _add_sort_column(columns: dict, sort_keys: list, name: str, values: Any, ascending: bool) -> None:
+    """Missing values sort last, NaN just before them, in either direction (as MLflow)."""
+    values = pa.chunked_array([values]) if isinstance(values, pa.Array) else values
+    missing = pc.is_null(values)
+    rank = pc.if_else(missing, 2, 0)
+    if pa.types.is_floating(values.type):
+        nan = pc.fill_null(pc.is_nan(values), False)
+        rank = pc.if_else(nan, 1, rank)
+    columns[f"{name}_rank"] = rank
+    columns[name] = values
+    sort_keys.append((f"{name}_rank", "ascending"))
+    sort_keys.append((name, "ascending" if ascending else "descending"))
+
+
+def paginate(table: pa.Table, page_token: str | None, max_results: int | None) -> tuple[pa.Table, str | None]:
+    offset = SearchUtils.parse_start_offset_from_page_token(page_token)
+    if max_results is None:
+        return table.slice(offset), None
+    page = table.slice(offset, max_results)
+    end = offset + max_results
+    token = SearchUtils.create_page_token(end) if end < table.num_rows else None
+    return page, token
+
+
+# -- experiments -----------------------------------------------------------------------
+
+_EXPERIMENT_ATTRIBUTES = {"name", "creation_time", "last_update_time", "experiment_id"}
+
+
+def filter_experiments(state: TrackingState, experiments: pa.Table, filter_string: str | None) -> pa.Table:
+    if not filter_string or experiments.num_rows == 0:
+        return experiments
+    mask = np.ones(experiments.num_rows, dtype=bool)
+    for clause in SearchExperimentsUtils.parse_search_filter(filter_string):
+        kind, key, comparator, value = clause["type"], clause["key"], clause["comparator"], clause["value"]
+        if kind == "attribute" and key in _EXPERIMENT_ATTRIBUTES:
+            column = experiments.column(key)
+            if pa.types.is_integer(column.type):
+                value = int(_numeric_operand(value, key))
+            mask &= compare(column, comparator, value)
+        elif kind == "tag":
+            values = aligned_values(state.experiment_tags(), key, experiments.column("experiment_id"),
+                                    id_column="experiment_id")
+            mask &= compare(values, comparator, value)
+        else:
+            raise BadInput(f"invalid experiment search clause on {kind} {key!r}")
+    return experiments.filter(pa.array(mask))
+
+
+def order_experiments(experiments: pa.Table, order_by: Sequence[str] | None) -> pa.Table:
+    if experiments.num_rows == 0:
+        return experiments
+    columns: dict[str, Any] = {}
+    sort_keys: list[tuple[str, str]] = []
+    clauses = list(order_by or ["last_update_time DESC"])
+    has_id = False
+    for i, clause in enumerate(clauses):
+        kind, key, ascending = SearchExperimentsUtils.parse_order_by_for_search_experiments(clause)
+        if kind != "attribute" or key not in _EXPERIMENT_ATTRIBUTES:
+            raise BadInput(f"invalid order_by clause {clause!r} for experiments")
+        has_id = has_id or key == "experiment_id"
+        _add_sort_column(columns, sort_keys, f"k{i}", experiments.column(key), ascending)
+    if not has_id:
+        _add_sort_column(columns, sort_keys, "tie", experiments.column("experiment_id"), False)
+    return experiments.take(pc.sort_indices(pa.table(columns), sort_keys=sort_keys))
