@@ -1,0 +1,67 @@
+"""Shared fixtures: a fresh tracking root per test and one tuned local Spark session."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+# Spark's Python workers must run this interpreter, and delta-rs must never be forked.
+os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+os.environ.setdefault("SPARKML_OPS_FLUSH_INTERVAL_MS", "100")
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    """An empty directory to use as a tracking root (not created yet)."""
+    return tmp_path / "lake"
+
+
+@pytest.fixture
+def tracking_uri(root: Path):
+    """Points ``mlflow`` at a fresh ``delta:`` root for one test, then restores the default."""
+    import mlflow
+
+    uri = f"delta:{root}"
+    previous = os.environ.get("MLFLOW_TRACKING_URI")
+    mlflow.set_tracking_uri(uri)
+    yield uri
+    while mlflow.active_run():
+        mlflow.end_run()
+    mlflow.set_tracking_uri(previous or "")
+    from sparkml_ops.lake import Lake, parse_root
+
+    lake = Lake._open.get(parse_root(uri))
+    if lake is not None:
+        lake.close()
+
+
+@pytest.fixture
+def store(tracking_uri: str):
+    from sparkml_ops.tracking.store import DeltaTrackingStore
+
+    return DeltaTrackingStore(tracking_uri)
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """One local[2] session for the whole run: UI off, 2 shuffle partitions."""
+    from pyspark.sql import SparkSession
+
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("sparkml_ops-tests")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.default.parallelism", "2")
+        .config("spark.pyspark.python", sys.executable)
+        .config("spark.driver.memory", "2g")
+        .config("spark.sql.session.timeZone", "UTC")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
