@@ -32,6 +32,6 @@ setup(
     },
     entry_points={
         "console_scripts": ["sparkml-ops=sparkml_ops.cli:main"],
-        "mlflow.tracking_store": ["delta=sparkml_ops.tracking.store:DeltaTrackingStore"],
+        "mlflow.tracking_store": ["delta=sparkml_ops.tracking.plugin:tracking_store"],
     },
 )

@@ -43,10 +43,13 @@ class WriteAheadLog:
     def __init__(self, directory: Path, *, fsync: bool = False) -> None:
         self.directory = directory
         self._fsync = fsync
+        # Lock a hidden directory, then publish it by rename: recovery never sees an unlocked live log.
+        hidden = directory.with_name("." + directory.name)
         try:
-            directory.mkdir(parents=True, exist_ok=True)
-            self._lock_fd = os.open(directory / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+            hidden.mkdir(parents=True, exist_ok=True)
+            self._lock_fd = os.open(hidden / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
             fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            os.replace(hidden, directory)
         except OSError as exc:
             raise StorageError(f"cannot create write-ahead log in {directory}: {exc}") from exc
         self._segment_fd: int | None = None
@@ -129,7 +132,7 @@ def orphaned_logs(wal_root: Path) -> Iterator[OrphanLog]:
     """Logs whose writer is gone: their lock is free. Each is yielded locked by us."""
     if not wal_root.is_dir():
         return
-    for directory in sorted(p for p in wal_root.iterdir() if p.is_dir()):
+    for directory in sorted(p for p in wal_root.iterdir() if p.is_dir() and not p.name.startswith(".")):
         try:
             fd = os.open(directory / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError:
