@@ -66,7 +66,7 @@ def group_by_id(table: pa.Table, id_column: str) -> Grouped:
     change = np.flatnonzero(ids[1:] != ids[:-1]) + 1
     starts = np.concatenate(([0], change))
     stops = np.concatenate((change, [len(ids)]))
-    ranges = {ids[s]: (int(s), int(e)) for s, e in zip(starts, stops)}
+    ranges = {ids[s]: (int(s), int(e)) for s, e in zip(starts, stops, strict=True)}
     return Grouped(ordered, ranges)
 
 

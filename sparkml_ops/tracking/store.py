@@ -253,14 +253,18 @@ class DeltaTrackingStore(LoggedModelsMixin, UnsupportedGenAIMixin, AbstractStore
     def _active_run_row(self, run_id: str) -> dict[str, Any]:
         row = self._run_row(run_id)
         if row["lifecycle_stage"] != LifecycleStage.ACTIVE:
-            raise BadInput(f"The run {run_id} must be in the 'active' state. Current state is {row['lifecycle_stage']}.")
+            raise BadInput(
+                f"The run {run_id} must be in the 'active' state. Current state is {row['lifecycle_stage']}."
+            )
         return row
 
     def create_run(self, experiment_id, user_id, start_time, tags, run_name):
         experiment_id = DEFAULT_EXPERIMENT_ID if experiment_id is None else str(experiment_id)
         experiment = self._experiment_row(experiment_id)
         if experiment is None:
-            raise NotFound(f"Could not create run under experiment with ID {experiment_id} - no such experiment exists.")
+            raise NotFound(
+                f"Could not create run under experiment with ID {experiment_id} - no such experiment exists."
+            )
         if experiment["lifecycle_stage"] != LifecycleStage.ACTIVE:
             raise InvalidState(f"Could not create run under non-active experiment with ID {experiment_id}.")
         tags = list(tags or [])
@@ -395,7 +399,7 @@ class DeltaTrackingStore(LoggedModelsMixin, UnsupportedGenAIMixin, AbstractStore
             known = self._params.get(run_id)
         if known is None:
             stored = latest_by(self._rows_for("params", "run_id", run_id), ["key"], ["seq"])
-            known = dict(zip(stored.column("key").to_pylist(), stored.column("value").to_pylist()))
+            known = dict(zip(stored.column("key").to_pylist(), stored.column("value").to_pylist(), strict=True))
             with self._cache_lock:
                 self._params[run_id] = known
         for param in params:
