@@ -14,6 +14,16 @@ os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
 os.environ.setdefault("SPARKML_OPS_FLUSH_INTERVAL_MS", "100")
 
 
+@pytest.fixture(autouse=True)
+def _fresh_fluent_experiment(monkeypatch):
+    """``mlflow.set_experiment`` is process-global: start each test on the default experiment."""
+    import mlflow.tracking.fluent as fluent
+
+    monkeypatch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)
+    monkeypatch.delenv("MLFLOW_EXPERIMENT_NAME", raising=False)
+    monkeypatch.setattr(fluent, "_active_experiment_id", None)
+
+
 @pytest.fixture
 def root(tmp_path: Path) -> Path:
     """An empty directory to use as a tracking root (not created yet)."""

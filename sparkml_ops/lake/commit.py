@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
 
 import pyarrow as pa
@@ -35,6 +36,8 @@ class TableCommitter:
     def __init__(self, location: RootLocation, *, checkpoint_interval: int = 50) -> None:
         self.location = location
         self._checkpoint_interval = checkpoint_interval
+        self._tables: dict[str, DeltaTable] = {}
+        self._tables_lock = threading.Lock()
 
     def create_tables(self) -> None:
         """Create every missing table (empty, with its schema and layout version)."""
@@ -77,21 +80,36 @@ class TableCommitter:
         )
         for attempt in range(MAX_ATTEMPTS):
             try:
-                write_deltalake(
-                    uri,
-                    data,
-                    mode="append",
-                    commit_properties=properties,
-                    storage_options=self.location.storage_options or None,
-                )
+                with self._tables_lock:
+                    write_deltalake(
+                        self._open_table(table_spec.name) or uri,
+                        data,
+                        mode="append",
+                        commit_properties=properties,
+                        storage_options=self.location.storage_options or None,
+                    )
                 return
             except (CommitFailedError, DeltaError, OSError) as exc:
+                self._tables.pop(table_spec.name, None)  # the next attempt starts from a fresh handle
                 if self._already_committed(table_spec.name, writer_id, lsn):
                     return
                 if attempt == MAX_ATTEMPTS - 1 or not _transient(exc):
                     raise StorageError(f"cannot commit to table {uri}: {exc}") from exc
                 _log.debug("commit to %s conflicted (%s); retrying", uri, exc)
                 _backoff(attempt)
+
+    def _open_table(self, name: str) -> DeltaTable | None:
+        """A kept handle on a table, caught up with its log (opening one replays the whole log)."""
+        table = self._tables.get(name)
+        if table is not None:
+            table.update_incremental()
+            return table
+        try:
+            table = DeltaTable(self.location.table_uri(name), storage_options=self.location.storage_options or None)
+        except TableNotFoundError:
+            return None  # write_deltalake creates it, as it always did
+        self._tables[name] = table
+        return table
 
     def _already_committed(self, table: str, writer_id: str, lsn: int) -> bool:
         try:

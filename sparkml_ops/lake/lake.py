@@ -108,7 +108,7 @@ class Lake:
         with writer._lock:
             committed = snapshot.table()
             key = (snapshot.generation, 0, 0)
-            pending = [r for r in writer._pending if r.table == table]
+            pending = [r for r in writer._pending if r.table == table] if writer.pending_records[table] else []
         if not pending:
             return key, committed
         key = (key[0], pending[0].lsn, pending[-1].lsn)
@@ -193,8 +193,9 @@ class Lake:
         marker = root / MARKER_FILE
         if marker.is_file():
             try:
-                layout = json.loads(marker.read_text()).get("layout_version")
-            except (OSError, ValueError) as exc:
+                content = json.loads(marker.read_text())
+                layout = content.get("layout_version")
+            except (OSError, ValueError, AttributeError) as exc:
                 raise StorageError(f"{marker} is unreadable or corrupt: {exc}") from exc
             if layout != LAYOUT_VERSION:
                 raise StorageError(
@@ -202,10 +203,17 @@ class Lake:
                     f"{LAYOUT_VERSION} (run 'sparkml-ops migrate' with the matching release)"
                 )
             missing = [n for n in TABLES if not DeltaTable.is_deltatable(self.location.table_uri(n))]
-            if missing:
+            lost = [n for n in missing if n in content.get("tables", [])]
+            if lost:  # recreating them empty would silently drop data
+                raise StorageError(
+                    f"root {root} is damaged: tables {lost} are missing or not Delta tables; "
+                    "restore them from a backup (nothing was changed)"
+                )
+            if missing:  # tables added by a newer release of the same layout
                 if not os.access(root, os.W_OK):
                     raise StorageError(f"root {root} lacks tables {missing} and is read-only")
                 self.committer.create_tables()
+                self._write_marker(root)
             return
         if root.exists() and (not root.is_dir() or any(p.name != "_wal" for p in root.iterdir())):
             raise StorageError(
@@ -215,11 +223,16 @@ class Lake:
         try:
             root.mkdir(parents=True, exist_ok=True)
             self.committer.create_tables()
-            tmp = root / f".{MARKER_FILE}.{os.getpid()}"
-            tmp.write_text(json.dumps({"layout_version": LAYOUT_VERSION, "format": "sparkml_ops"}))
-            os.replace(tmp, marker)
+            self._write_marker(root)
         except OSError as exc:
             raise StorageError(f"cannot create tracking root {root}: {exc}") from exc
+
+    @staticmethod
+    def _write_marker(root: Path) -> None:
+        tmp = root / f".{MARKER_FILE}.{os.getpid()}.{threading.get_ident()}"
+        tmp.write_text(json.dumps({"layout_version": LAYOUT_VERSION, "format": "sparkml_ops",
+                                   "tables": sorted(TABLES)}))
+        os.replace(tmp, root / MARKER_FILE)
 
 
 def _reset_after_fork() -> None:

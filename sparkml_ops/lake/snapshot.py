@@ -6,7 +6,9 @@ added since; files removed by compaction drop out.
 
 from __future__ import annotations
 
+import os
 import threading
+import time
 from datetime import datetime
 
 import pyarrow as pa
@@ -18,6 +20,8 @@ from deltalake.exceptions import DeltaError, TableNotFoundError
 from sparkml_ops.errors import StorageError
 from sparkml_ops.lake.location import RootLocation
 from sparkml_ops.lake.schemas import TableSpec
+
+FULL_CHECK_S = 30.0
 
 
 class TableSnapshot:
@@ -31,6 +35,8 @@ class TableSnapshot:
         self._dt: DeltaTable | None = None
         self._files: dict[str, pa.Table] = {}
         self._combined: pa.Table | None = None
+        self._checked_at = 0.0
+        self._complete = False  # every file of the loaded version read; a failed read retries
         self._lock = threading.Lock()
 
     @property
@@ -47,9 +53,15 @@ class TableSnapshot:
             try:
                 if self._dt is None:
                     self._dt = DeltaTable(self.uri, storage_options=self.location.storage_options or None)
+                    self._checked_at = time.monotonic()
+                elif not self._complete:  # the last load failed: retry it, never serve part of a version
+                    return self._load_files()
                 else:
                     before = self._dt.version()
+                    if not self._may_have_moved(before):
+                        return False
                     self._dt.update_incremental()
+                    self._checked_at = time.monotonic()
                     if self._dt.version() == before:
                         return False
                 return self._load_files()
@@ -61,7 +73,20 @@ class TableSnapshot:
             except DeltaError as exc:
                 raise StorageError(f"table {self.uri} cannot be read: {exc}") from exc
 
+    def _may_have_moved(self, version: int) -> bool:
+        """False only when no commit can have followed ``version``: cheap enough for every read.
+
+        Listing a Delta log costs time proportional to its length; on a local root, the next
+        commit's JSON file not existing proves there is none (every commit creates it). A full
+        check still runs every ``FULL_CHECK_S`` in case log cleanup removed that file.
+        """
+        if not self.location.is_local or time.monotonic() - self._checked_at > FULL_CHECK_S:
+            return True
+        return os.path.exists(os.path.join(self.uri, "_delta_log", f"{version + 1:020d}.json"))
+
     def table(self) -> pa.Table:
+        if self._dt is not None and not self._complete:
+            raise StorageError(f"table {self.uri} could not be fully read at its last refresh; refusing a partial view")
         if self._combined is None:
             parts = [t for t in self._files.values() if t.num_rows]
             self._combined = (
@@ -74,6 +99,7 @@ class TableSnapshot:
         current = self._dt.file_uris()
         wanted = set(current)
         changed = False
+        self._complete = False
         for uri in list(self._files):
             if uri not in wanted:
                 del self._files[uri]
@@ -82,6 +108,7 @@ class TableSnapshot:
             if uri not in self._files:
                 self._files[uri] = self._read_file(uri)
                 changed = True
+        self._complete = True
         if changed:
             self._combined = None
             self.generation += 1

@@ -20,6 +20,7 @@ from typing import Any
 
 from sparkml_ops.errors import StorageError
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"))  # built once: json.dumps with options builds one per call
 SEGMENT_PREFIX = "seg-"
 LOCK_NAME = "lock"
 
@@ -58,7 +59,7 @@ class WriteAheadLog:
     def append(self, record: Record) -> None:
         if self._segment_fd is None:
             self._open_segment(record.lsn)
-        line = json.dumps([record.lsn, record.table, record.columns], separators=(",", ":"))
+        line = _ENCODER.encode([record.lsn, record.table, record.columns])
         try:
             os.write(self._segment_fd, line.encode() + b"\n")  # type: ignore[arg-type]
             if self._fsync:

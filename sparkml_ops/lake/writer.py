@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from typing import Any
 
@@ -23,6 +23,7 @@ from sparkml_ops.lake.schemas import TABLES
 from sparkml_ops.lake.wal import Record, WriteAheadLog
 
 _log = logging.getLogger(__name__)
+_SEQ_TABLES = frozenset(name for name, spec in TABLES.items() if "seq" in spec.schema.names)
 
 
 def columns_to_table(table: str, columns: list[dict[str, list[Any]]]) -> pa.Table:
@@ -61,6 +62,7 @@ class GroupCommitWriter:
         self._flush_lock = threading.Lock()  # one flush at a time
         self._pending: list[Record] = []
         self._pending_rows = 0
+        self.pending_records: Counter[str] = Counter()  # per table: readers skip tables with none
         self._lsn = 0
         self._last_stamp = 0
         self._wake = threading.Event()
@@ -80,13 +82,14 @@ class GroupCommitWriter:
             raise StorageError("this writer is closed; open the store again to log")
         with self._lock:
             n = len(next(iter(columns.values()), []))
-            if "seq" in TABLES[table].schema.names and "seq" not in columns:
+            if table in _SEQ_TABLES and "seq" not in columns:
                 columns["seq"] = [self._next_stamp()] * n
             self._lsn += 1
             record = Record(self._lsn, table, columns)
             self._wal.append(record)
             self._pending.append(record)
             self._pending_rows += n
+            self.pending_records[table] += 1
             full = self._pending_rows >= self._max_rows
         if full:
             self._wake.set()
@@ -120,6 +123,8 @@ class GroupCommitWriter:
                 self._on_committed(set(by_table))
                 del self._pending[: len(batch)]
                 self._pending_rows = sum(r.num_rows for r in self._pending)
+                for table, parts in by_table.items():
+                    self.pending_records[table] -= len(parts)
             self._wal.discard(segments)
             return set(by_table)
 

@@ -62,7 +62,7 @@ def aligned_values(grouped: Grouped, key: str, ids: pa.Array | pa.ChunkedArray, 
     table = grouped.table
     if table.num_rows == 0:
         return pa.nulls(len(ids), type=table.schema.field("value").type)
-    rows = table.filter(pc.equal(table.column("key"), key))
+    rows = grouped.key_rows(key)
     positions = pc.index_in(ids, value_set=rows.column(id_column))
     return rows.column("value").take(positions)
 
@@ -77,15 +77,31 @@ def _numeric_operand(value: Any, what: str) -> float:
 # -- runs ------------------------------------------------------------------------------
 
 def filter_runs(state: TrackingState, runs: pa.Table, filter_string: str | None) -> pa.Table:
-    if not filter_string or runs.num_rows == 0:
+    if not filter_string:
         return runs
     clauses = SearchUtils.parse_search_filter(filter_string)
+    for clause in clauses:  # bad filters fail even when nothing would match (as MLflow)
+        _check_run_comparator(clause)
+    if runs.num_rows == 0:
+        return runs
     mask = np.ones(runs.num_rows, dtype=bool)
     for clause in clauses:
         mask &= _run_clause_mask(state, runs, clause)
         if not mask.any():
             break
     return runs.filter(pa.array(mask))
+
+
+def _check_run_comparator(clause: dict[str, Any]) -> None:
+    """MLflow's per-type comparator rules (e.g. no ``>`` on params); its checks raise."""
+    kind, comparator = clause["type"], clause["comparator"].upper()
+    key = SearchUtils.translate_key_alias(clause["key"])
+    for check in (SearchUtils.is_metric, SearchUtils.is_param, SearchUtils.is_tag, SearchUtils.is_dataset):
+        if check(kind, comparator):
+            return
+    if SearchUtils.is_attribute(kind, key, comparator):
+        return
+    raise BadInput(f"invalid search expression type {kind!r}")
 
 
 def _run_clause_mask(state: TrackingState, runs: pa.Table, clause: dict[str, Any]) -> np.ndarray:
@@ -121,12 +137,12 @@ def _run_clause_mask(state: TrackingState, runs: pa.Table, clause: dict[str, Any
 
 def order_runs(state: TrackingState, runs: pa.Table, order_by: Sequence[str] | None) -> pa.Table:
     """MLflow's order: the given keys (missing values last), then start_time DESC, run_id."""
+    parsed = [SearchUtils.parse_order_by_for_search_runs(clause) for clause in order_by or []]
     if runs.num_rows == 0:
         return runs
     columns: dict[str, pa.Array] = {}
     sort_keys: list[tuple[str, str]] = []
-    for i, clause in enumerate(order_by or []):
-        kind, key, ascending = SearchUtils.parse_order_by_for_search_runs(clause)
+    for i, (clause, (kind, key, ascending)) in enumerate(zip(order_by or [], parsed, strict=True)):
         key = SearchUtils.translate_key_alias(key)
         if kind == "metric":
             values = aligned_values(state.latest_metrics(), key, runs.column("run_id"))
@@ -176,15 +192,23 @@ _EXPERIMENT_ATTRIBUTES = {"name", "creation_time", "last_update_time", "experime
 
 
 def filter_experiments(state: TrackingState, experiments: pa.Table, filter_string: str | None) -> pa.Table:
-    if not filter_string or experiments.num_rows == 0:
+    if not filter_string:
+        return experiments
+    clauses = SearchExperimentsUtils.parse_search_filter(filter_string)
+    for clause in clauses:  # MLflow's per-type comparator rules; its checks raise
+        kind, key, comparator = clause["type"], clause["key"], clause["comparator"].upper()
+        SearchExperimentsUtils.is_string_attribute(kind, key, comparator)
+        SearchExperimentsUtils.is_numeric_attribute(kind, key, comparator)
+        SearchExperimentsUtils.is_tag(kind, comparator)
+    if experiments.num_rows == 0:
         return experiments
     mask = np.ones(experiments.num_rows, dtype=bool)
-    for clause in SearchExperimentsUtils.parse_search_filter(filter_string):
+    for clause in clauses:
         kind, key, comparator, value = clause["type"], clause["key"], clause["comparator"], clause["value"]
         if kind == "attribute" and key in _EXPERIMENT_ATTRIBUTES:
             column = experiments.column(key)
-            if pa.types.is_integer(column.type):
-                value = int(_numeric_operand(value, key))
+            if pa.types.is_integer(column.type):  # MLflow compares times as floats
+                column, value = column.cast(pa.float64()), _numeric_operand(value, key)
             mask &= compare(column, comparator, value)
         elif kind == "tag":
             values = aligned_values(state.experiment_tags(), key, experiments.column("experiment_id"),
@@ -196,16 +220,19 @@ def filter_experiments(state: TrackingState, experiments: pa.Table, filter_strin
 
 
 def order_experiments(experiments: pa.Table, order_by: Sequence[str] | None) -> pa.Table:
+    """MLflow's order: the given keys (default: newest first), ties by experiment_id DESC."""
+    clauses = list(order_by or ["creation_time DESC", "experiment_id ASC"])
+    parsed = [SearchExperimentsUtils.parse_order_by_for_search_experiments(clause) for clause in clauses]
+    for clause, (kind, key, _) in zip(clauses, parsed, strict=True):
+        if kind != "attribute" or key not in _EXPERIMENT_ATTRIBUTES:
+            raise BadInput(f"invalid order_by clause {clause!r} for experiments: only attributes "
+                           f"{sorted(_EXPERIMENT_ATTRIBUTES)} can order experiments")
     if experiments.num_rows == 0:
         return experiments
     columns: dict[str, Any] = {}
     sort_keys: list[tuple[str, str]] = []
-    clauses = list(order_by or ["last_update_time DESC"])
     has_id = False
-    for i, clause in enumerate(clauses):
-        kind, key, ascending = SearchExperimentsUtils.parse_order_by_for_search_experiments(clause)
-        if kind != "attribute" or key not in _EXPERIMENT_ATTRIBUTES:
-            raise BadInput(f"invalid order_by clause {clause!r} for experiments")
+    for i, (_, key, ascending) in enumerate(parsed):
         has_id = has_id or key == "experiment_id"
         _add_sort_column(columns, sort_keys, f"k{i}", experiments.column(key), ascending)
     if not has_id:

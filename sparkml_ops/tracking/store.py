@@ -7,10 +7,13 @@ of the runs this process touches, so a log call never re-reads a table.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import hashlib
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import pyarrow as pa
@@ -32,6 +35,9 @@ from mlflow.store.tracking.abstract_store import AbstractStore
 from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT, MLFLOW_RUN_NAME
 from mlflow.utils.name_utils import _generate_random_name
 from mlflow.utils.validation import (
+    MAX_ENTITY_KEY_LENGTH,
+    MAX_PARAM_VAL_LENGTH,
+    MAX_TAG_VAL_LENGTH,
     _validate_batch_log_data,
     _validate_batch_log_limits,
     _validate_dataset_inputs,
@@ -47,10 +53,13 @@ from mlflow.utils.validation import (
 from sparkml_ops import config
 from sparkml_ops.errors import AlreadyExists, BadInput, InvalidState, NotFound
 from sparkml_ops.lake import Lake, RootLocation, parse_root
-from sparkml_ops.tracking import entities, search
+from sparkml_ops.tracking import artifact_plugin, entities, search
+from sparkml_ops.tracking.artifact_uri import default_artifact_root
 from sparkml_ops.tracking.logged_models import LoggedModelsMixin
 from sparkml_ops.tracking.state import TrackingState, latest_by, live
 from sparkml_ops.tracking.unsupported import UnsupportedGenAIMixin
+
+artifact_plugin.register()  # the delta-artifacts scheme, also without installed entry points
 
 DEFAULT_EXPERIMENT_ID = "0"
 DEFAULT_EXPERIMENT_NAME = "Default"
@@ -77,10 +86,11 @@ class DeltaTrackingStore(LoggedModelsMixin, UnsupportedGenAIMixin, AbstractStore
         )
         self.lake = Lake.open(self.location)
         self.state = TrackingState(self.lake)
-        self._artifact_root = artifact_uri or self.location.artifacts_uri()
+        self._artifact_root = artifact_uri or default_artifact_root(self.location)  # Delta-backed artifacts
         self._runs: dict[str, dict[str, Any]] = {}  # run rows this process knows, latest first
         self._params: dict[str, dict[str, str]] = {}
         self._cache_lock = threading.Lock()
+        self._last_history: tuple[tuple[int, ...], str, str, pa.Table] | None = None
         self._ensure_default_experiment()
 
     # ================================================================== experiments
@@ -96,9 +106,10 @@ class DeltaTrackingStore(LoggedModelsMixin, UnsupportedGenAIMixin, AbstractStore
         return self.state.experiments()
 
     def _experiment_row(self, experiment_id: str) -> dict[str, Any] | None:
-        table = self._experiments_table()
-        hit = table.filter(pc.equal(table.column("experiment_id"), str(experiment_id)))
-        return hit.to_pylist()[0] if hit.num_rows else None
+        # Every create_run looks its experiment up: a dict rebuilt only when the table changes.
+        rows = self.state.derive("experiments", "experiment_rows", _experiment_rows_by_id)
+        row = rows.get(str(experiment_id))
+        return dict(row) if row is not None else None
 
     def _experiment_row_by_name(self, name: str) -> dict[str, Any] | None:
         table = self._experiments_table()
@@ -162,8 +173,8 @@ class DeltaTrackingStore(LoggedModelsMixin, UnsupportedGenAIMixin, AbstractStore
         if str(experiment_id) == DEFAULT_EXPERIMENT_ID:
             raise BadInput("Cannot delete the default experiment '0'.")
         experiment = self.get_experiment(experiment_id)
-        if experiment.lifecycle_stage == LifecycleStage.DELETED:
-            raise InvalidState(f"Experiment {experiment_id} is already deleted.")
+        if experiment.lifecycle_stage == LifecycleStage.DELETED:  # MLflow's stores: not found
+            raise NotFound(f"No active experiment with id={experiment_id} exists (it is already deleted).")
         self._update_experiment(experiment_id, lifecycle_stage=LifecycleStage.DELETED)
         runs = self.state.runs()
         mine = runs.filter(pc.and_(pc.equal(runs.column("experiment_id"), str(experiment_id)),
@@ -173,8 +184,8 @@ class DeltaTrackingStore(LoggedModelsMixin, UnsupportedGenAIMixin, AbstractStore
 
     def restore_experiment(self, experiment_id):
         experiment = self.get_experiment(experiment_id)
-        if experiment.lifecycle_stage != LifecycleStage.DELETED:
-            raise InvalidState(f"Cannot restore experiment {experiment_id}: it is not deleted.")
+        if experiment.lifecycle_stage != LifecycleStage.DELETED:  # MLflow's stores: not found
+            raise NotFound(f"No deleted experiment with id={experiment_id} exists (it is active).")
         clash = self._experiment_row_by_name(experiment.name)
         if clash and clash["experiment_id"] != str(experiment_id):
             raise AlreadyExists(f"Cannot restore: an experiment named '{experiment.name}' exists.")
@@ -316,13 +327,25 @@ class DeltaTrackingStore(LoggedModelsMixin, UnsupportedGenAIMixin, AbstractStore
                                ["kind", "name", "digest", "model_id"], ["seq"]).to_pylist()
             outputs = latest_by(self._rows_for("outputs", "run_id", run_id), ["model_id"], ["seq"]).to_pylist()
             return [entities.run(rows[0], params, metrics, tags, inputs, outputs)]
-        params, metrics, tags = self.state.params(), self.state.latest_metrics(), self.state.tags()
+        ids = [r["run_id"] for r in rows]
+        (param_keys, param_values), param_counts = self.state.params().gather(ids, ("key", "value"))
+        metric_columns, metric_counts = self.state.latest_metrics().gather(ids, _METRIC_FIELDS)
+        (tag_keys, tag_values), tag_counts = self.state.tags().gather(ids, ("key", "value"))
         inputs, outputs = self.state.inputs(), self.state.outputs()
-        return [
-            entities.run(r, params.pylist(r["run_id"]), metrics.pylist(r["run_id"]), tags.pylist(r["run_id"]),
-                         inputs.pylist(r["run_id"]), outputs.pylist(r["run_id"]))
-            for r in rows
-        ]
+        runs, p, m, t = [], 0, 0, 0
+        with _gc_paused():
+            for row, n_params, n_metrics, n_tags in zip(rows, param_counts, metric_counts, tag_counts, strict=True):
+                run_id = row["run_id"]
+                runs.append(entities.run_of(
+                    row,
+                    list(map(Param, param_keys[p:p + n_params], param_values[p:p + n_params])),
+                    list(map(Metric, *(column[m:m + n_metrics] for column in metric_columns))),
+                    list(map(RunTag, tag_keys[t:t + n_tags], tag_values[t:t + n_tags])),
+                    inputs.pylist(run_id) if run_id in inputs.ranges else [],
+                    outputs.pylist(run_id) if run_id in outputs.ranges else [],
+                ))
+                p, m, t = p + n_params, m + n_metrics, t + n_tags
+        return runs
 
     def update_run_info(self, run_id, run_status, end_time, run_name):
         row = dict(self._active_run_row(run_id))
@@ -375,7 +398,7 @@ class DeltaTrackingStore(LoggedModelsMixin, UnsupportedGenAIMixin, AbstractStore
 
     def log_batch(self, run_id, metrics, params, tags):
         _validate_run_id(run_id)
-        metrics, params, tags = _validate_batch_log_data(metrics, params, tags)
+        metrics, params, tags = _validate_batch(metrics, params, tags)
         _validate_batch_log_limits(metrics, params, tags)
         _validate_param_keys_unique(params)
         row = self._active_run_row(run_id)
@@ -436,18 +459,28 @@ class DeltaTrackingStore(LoggedModelsMixin, UnsupportedGenAIMixin, AbstractStore
 
     def _history(self, run_id: str, metric_key: str) -> pa.Table:
         self._run_row(run_id)
-        rows = self._rows_for("metrics", "run_id", run_id)
-        rows = rows.filter(pc.equal(rows.column("key"), metric_key))
-        return rows.take(pc.sort_indices(rows, sort_keys=[("step", "ascending"), ("timestamp", "ascending")]))
+        # The last history asked for is kept until the metrics change: MLflow's client pages
+        # through a long history in several calls, which would each filter and sort again.
+        version, data = self.lake.read_keyed("metrics")
+        cached = self._last_history
+        if cached is not None and cached[:3] == (version, run_id, metric_key):
+            return cached[3]
+        rows = data.filter(pc.and_(pc.equal(data.column("run_id"), run_id), pc.equal(data.column("key"), metric_key)))
+        # MLflow's SQL store orders history by (timestamp, step, value); FileStore by log order
+        order = [("timestamp", "ascending"), ("step", "ascending"), ("value", "ascending")]
+        rows = rows.take(pc.sort_indices(rows, sort_keys=order))
+        self._last_history = (version, run_id, metric_key, rows)
+        return rows
 
     def get_metric_history(self, run_id, metric_key, max_results=None, page_token=None):
         rows = self._history(run_id, metric_key)
         page, token = search.paginate(rows, page_token, max_results)
-        return PagedList([entities.metric(m) for m in page.to_pylist()], token)
+        return PagedList(_metric_entities(page), token)
 
     def get_metric_history_bulk_interval_from_steps(self, run_id, metric_key, steps, max_results):
         rows = self._history(run_id, metric_key)
         rows = rows.filter(pc.is_in(rows.column("step"), value_set=pa.array(list(steps), pa.int64())))
+        rows = rows.take(pc.sort_indices(rows, sort_keys=[("step", "ascending"), ("timestamp", "ascending")]))
         rows = rows.slice(0, max_results)
         return [MetricWithRunId(entities.metric(m), run_id) for m in rows.to_pylist()]
 
@@ -477,6 +510,68 @@ class DeltaTrackingStore(LoggedModelsMixin, UnsupportedGenAIMixin, AbstractStore
     def flush_async_logging(self):
         super().flush_async_logging()
         self.lake.flush()
+
+
+# Names MLflow's validator has accepted (as metric, param and tag key): a batch made only of
+# these, with plain values, passes MLflow's checks, so they need not run per value again.
+_VALID_NAMES: set[str] = set()
+_VALID_NAMES_MAX = 100_000
+
+
+def _validate_batch(metrics: list[Metric], params: list[Param], tags: list[RunTag]) -> tuple[list, list, list]:
+    """MLflow's batch validation, skipped when a cheap check proves every value would pass it.
+
+    Anything the cheap check is unsure of goes through MLflow's own validator, so the rules,
+    truncation and error messages stay exactly MLflow's.
+    """
+    names = _VALID_NAMES
+    plain = all(
+        type(m.value) in (float, int) and type(m.timestamp) is int and m.timestamp >= 0
+        and type(m.step) is int and m.key in names
+        for m in metrics
+    ) and all(
+        type(p.value) is str and len(p.value) <= MAX_PARAM_VAL_LENGTH and p.key in names for p in params
+    ) and all(
+        type(t.value) is str and len(t.value) <= MAX_TAG_VAL_LENGTH and t.key in names for t in tags
+    )
+    if plain:
+        return metrics, params, tags
+    metrics, params, tags = _validate_batch_log_data(metrics, params, tags)
+    if len(names) < _VALID_NAMES_MAX:
+        for entity in (*metrics, *params, *tags):
+            if type(entity.key) is str and len(entity.key) <= MAX_ENTITY_KEY_LENGTH:
+                names.add(entity.key)
+    return metrics, params, tags
+
+
+_METRIC_FIELDS = ("key", "value", "timestamp", "step", "model_id", "dataset_name", "dataset_digest", "run_id")
+
+
+def _metric_entities(table: pa.Table) -> list[Metric]:
+    """``Metric`` objects built from whole columns: per-row dicts cost several times more."""
+    columns = [table.column(name).to_pylist() for name in _METRIC_FIELDS]
+    with _gc_paused():
+        return list(map(Metric, *columns))
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Build many small objects without the collector rescanning the whole heap meanwhile.
+
+    Allocating 100,000 entities triggers several full collections, each walking every live
+    object of the process (MLflow alone holds ~1M): that tripled the cost of a long history.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _experiment_rows_by_id(table: pa.Table) -> dict[str, dict[str, Any]]:
+    return {row["experiment_id"]: row for row in latest_by(table, ["experiment_id"], ["seq"]).to_pylist()}
 
 
 def _by_view_type(table: pa.Table, view_type: int) -> pa.Table:

@@ -138,3 +138,30 @@ def test_columns_to_table_fills_missing_columns():
     assert table.schema == TABLES["metrics"].schema
     assert table.column("model_id").to_pylist() == [None]
     assert isinstance(table, pa.Table)
+
+
+def test_deleted_table_is_an_error_not_an_empty_table(lake, root):
+    import shutil
+
+    lake.append("metrics", _metric("keep", 1))
+    lake.close()
+    shutil.rmtree(root / "tables" / "tags")
+    with pytest.raises(StorageError, match="damaged"):
+        Lake(parse_root(str(root)))
+    assert not (root / "tables" / "tags").exists()  # nothing recreated behind the user's back
+    assert DeltaTable(str(root / "tables" / "metrics")).to_pyarrow_table().num_rows == 1
+
+
+def test_tables_added_by_a_newer_release_are_created(lake, root):
+    import shutil
+
+    lake.close()
+    marker = root / "_sparkml_ops.json"
+    content = json.loads(marker.read_text())
+    content["tables"].remove("outputs")  # as if written by a release without that table
+    marker.write_text(json.dumps(content))
+    shutil.rmtree(root / "tables" / "outputs")
+    reopened = Lake(parse_root(str(root)))
+    assert DeltaTable.is_deltatable(str(root / "tables" / "outputs"))
+    assert "outputs" in json.loads(marker.read_text())["tables"]
+    reopened.close()
