@@ -22,8 +22,8 @@ test: $(STAMP)  ## run the whole test suite (needs Java 17 for the Spark tests)
 	$(PY) -m pytest -q
 
 lint: $(STAMP)  ## ruff + import layers
-	$(VENV)/bin/ruff check sparkml_ops jobs tests bench
-	$(PY) -m pip install --quiet import-linter && $(VENV)/bin/lint-imports
+	$(VENV)/bin/ruff check sparkml_ops jobs tests bench examples
+	$(VENV)/bin/lint-imports
 
 bench: $(STAMP)  ## benchmarks against MLflow's own stores (prints JSON lines)
 	$(PY) -m pip install --quiet -e '.[bench]'

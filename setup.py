@@ -24,14 +24,26 @@ setup(
         "onnx>=1.16",
         "scikit-learn>=1.4",
         "skops>=0.10",  # mlflow.sklearn's default format; mlflow-skinny does not install it
+        "duckdb>=1.1,<3",  # embedded SQL over the tracking tables
+        "onnxruntime>=1.18,<2",
+        "skl2onnx>=1.17,<2",  # sparkml_ops.models.onnx_convert.log_sklearn_as_onnx
+        "starlette>=0.40,<2",  # REST scoring server
+        "uvicorn[standard]>=0.30,<1",
+        "orjson>=3.9,<4",
+        "pyyaml>=6",
+        "packaging>=23",
     ],
     extras_require={
-        "test": ["pytest>=8", "pytest-timeout>=2.3", "ruff>=0.6"],
+        "test": ["pytest>=8", "pytest-timeout>=2.3", "ruff>=0.6", "import-linter>=2",
+                 "matplotlib>=3.8", "pillow>=10", "httpx>=0.27,<1",
+                 "mlflow>=3.17,<3.18", "psutil"],
         # MLflow's own stores, as the reference in bench/ (same version as mlflow-skinny)
         "bench": ["mlflow>=3.17,<3.18", "sqlalchemy>=2", "alembic", "psutil"],
     },
     entry_points={
         "console_scripts": ["sparkml-ops=sparkml_ops.cli:main"],
         "mlflow.tracking_store": ["delta=sparkml_ops.tracking.plugin:tracking_store"],
+        "mlflow.artifact_repository": ["delta-artifacts=sparkml_ops.tracking.artifact_plugin:artifact_repository"],
+        "mlflow.project_backend": ["spark-submit=sparkml_ops.projects.backend:spark_submit_backend"],
     },
 )

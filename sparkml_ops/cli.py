@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from sparkml_ops import config
-from sparkml_ops.errors import SparkmlOpsError
+from sparkml_ops.errors import run_command
 
 
 def _open_store(root: str | None):
@@ -81,16 +81,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--filter", help="e.g. \"params.n = '3' and metrics.loss < 0.1\"")
     p.add_argument("--order-by", action="append", help="e.g. 'metrics.loss ASC' (repeatable)")
     p.add_argument("--max-results", type=int, default=100)
+    _register_feature_commands(sub)
     return parser
+
+
+def _register_feature_commands(sub: argparse._SubParsersAction) -> None:
+    """Each feature package owns its subcommands; importing them here stays cheap (no Spark, no mlflow)."""
+    from sparkml_ops.models import commands as score_commands
+    from sparkml_ops.models.serving import commands as serving_commands
+    from sparkml_ops.projects import commands as project_commands
+    from sparkml_ops.sql import commands as sql_commands
+    from sparkml_ops.tracking import artifact_commands
+
+    for module in (sql_commands, artifact_commands, project_commands, score_commands, serving_commands):
+        module.register(sub)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        return args.func(args)
-    except SparkmlOpsError as exc:
-        print(f"sparkml-ops: error: {exc.message}", file=sys.stderr)
-        return 2
+    return run_command(args.func, args)
 
 
 if __name__ == "__main__":

@@ -71,6 +71,8 @@ SETTINGS: dict[str, Setting] = {
                 "Delta commits between log checkpoints (delta.checkpointInterval)."),
         Setting("storage_options", "SPARKML_OPS_STORAGE_OPTIONS", {}, _parse_json_object,
                 "JSON object passed to delta-rs for object-store roots (credentials, region)."),
+        Setting("env_cache_dir", "SPARKML_OPS_ENV_CACHE", "~/.cache/sparkml_ops/envs", str,
+                "Where packed Python environments are cached by content hash (when no cache dir is given)."),
     )
 }
 
@@ -99,6 +101,28 @@ def _file_values() -> list[tuple[Path, dict[str, Any]]]:
 
 def resolve(name: str, explicit: Any = None) -> Any:
     """Value of setting ``name``: explicit argument, then env var, then config files, then default."""
+    setting, candidates, looked = _candidates(name, explicit)
+    if not candidates:
+        return setting.default
+    where, raw = candidates[0]
+    if isinstance(raw, type(setting.default)) and not isinstance(raw, str):
+        return raw
+    try:
+        return setting.parse(raw)
+    except (ValueError, TypeError) as exc:
+        raise BadInput(
+            f"setting {name!r} from {where} is invalid: {exc}. Looked at: {', '.join(looked)}"
+        ) from exc
+
+
+def is_configured(name: str) -> bool:
+    """True when an environment variable or a config file sets ``name``: code with a better
+    default than the setting's own (say, a directory next to the root) yields to the user's choice."""
+    return bool(_candidates(name)[1])
+
+
+def _candidates(name: str, explicit: Any = None) -> tuple[Setting, list[tuple[str, Any]], list[str]]:
+    """(the setting, (where, raw value) in precedence order, every place looked at)."""
     setting = SETTINGS.get(name)
     if setting is None:
         raise BadInput(f"unknown setting {name!r}; known settings: {sorted(SETTINGS)}")
@@ -113,17 +137,7 @@ def resolve(name: str, explicit: Any = None) -> Any:
         looked.append(str(path))
         if name in values:
             candidates.append((str(path), values[name]))
-    if not candidates:
-        return setting.default
-    where, raw = candidates[0]
-    if isinstance(raw, type(setting.default)) and not isinstance(raw, str):
-        return raw
-    try:
-        return setting.parse(raw)
-    except (ValueError, TypeError) as exc:
-        raise BadInput(
-            f"setting {name!r} from {where} is invalid: {exc}. Looked at: {', '.join(looked)}"
-        ) from exc
+    return setting, candidates, looked
 
 
 def default_root() -> str:

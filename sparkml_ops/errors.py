@@ -8,6 +8,10 @@ type: only :class:`CommitConflict` is worth retrying.
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
+from typing import Any
+
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import (
     INTERNAL_ERROR,
@@ -64,3 +68,18 @@ class CommitConflict(SparkmlOpsError):
     """Transient: another writer committed first; retrying is safe."""
 
     default_code = INTERNAL_ERROR
+
+
+class ScoringError(SparkmlOpsError, RuntimeError):
+    """A model failed on a batch in a Spark worker; the message names the model and the batch's columns."""
+
+    default_code = INTERNAL_ERROR
+
+
+def run_command(func: Callable[[Any], int], args: Any) -> int:
+    """Run a command-line handler: our errors become one line on stderr and exit code 2, not a traceback."""
+    try:
+        return func(args)
+    except SparkmlOpsError as exc:
+        print(f"sparkml-ops: error: {exc.message}", file=sys.stderr)
+        return 2

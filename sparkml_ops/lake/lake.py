@@ -32,6 +32,7 @@ from sparkml_ops.lake.writer import GroupCommitWriter, columns_to_table
 _log = logging.getLogger(__name__)
 
 MARKER_FILE = "_sparkml_ops.json"
+REFRESH_WAIT_S = 30.0  # longest a read waits for an in-progress flush before serving its last view
 
 
 class Lake:
@@ -99,12 +100,12 @@ class Lake:
             if refresh or snapshot.generation == 0:
                 snapshot.refresh()
             return (snapshot.generation, 0, 0), snapshot.table()
-        # A refresh during a flush could see a batch both committed and pending: skip it then.
-        if (refresh or snapshot.generation == 0) and writer._flush_lock.acquire(blocking=False):
-            try:
-                snapshot.refresh()
-            finally:
-                writer._flush_lock.release()
+        if refresh or snapshot.generation == 0:
+            # Wait out a flush in progress (milliseconds, seconds under compaction): skipping the
+            # refresh instead would hide other processes' commits from this read.
+            with writer.between_flushes(REFRESH_WAIT_S) as idle:
+                if idle:
+                    snapshot.refresh()
         with writer._lock:
             committed = snapshot.table()
             key = (snapshot.generation, 0, 0)

@@ -9,7 +9,11 @@ never automatic).
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
+import os
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 
 from deltalake import DeltaTable
@@ -21,6 +25,7 @@ from sparkml_ops.lake.schemas import TABLES
 _log = logging.getLogger(__name__)
 
 TARGET_FILE_SIZE = 128 * 1024 * 1024
+COMPACTION_LOCK = "_sparkml_ops_compaction.lock"  # a leading "_": Delta readers and vacuum skip it
 
 
 @dataclass
@@ -39,15 +44,45 @@ def _open(location: RootLocation, table: str) -> DeltaTable:
     return DeltaTable(location.table_uri(table), storage_options=location.storage_options or None)
 
 
+@contextlib.contextmanager
+def compaction_turn(location: RootLocation, table: str, *, wait: bool) -> Iterator[bool]:
+    """Yields True while this process is the only one compacting ``table``.
+
+    delta-rs (1.6) lets two OPTIMIZE commits that read the same version both remove the same
+    files (removes without data change never conflict), each adding its own compacted copy:
+    every row of those files is then there twice. So compactions take turns, through a lock
+    file in the table directory (hidden from Delta readers and vacuum). An object store has
+    no such lock: there the turn is never granted and only ``sparkml-ops maintain`` (run by
+    one operator at a time) compacts.
+    """
+    if not location.is_local:
+        yield False
+        return
+    path = os.path.join(location.table_uri(table), COMPACTION_LOCK)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False  # another process is compacting this table now
+            return
+        yield True
+    finally:
+        os.close(fd)  # releases the lock
+
+
 def compact_if_needed(location: RootLocation, table: str, file_count: int, min_files: int) -> bool:
     """Compact ``table`` when it has at least ``min_files`` data files. Never raises."""
     if file_count < min_files:
         return False
     try:
-        dt = _open(location, table)
-        dt.optimize.compact(target_size=TARGET_FILE_SIZE)
-        dt.create_checkpoint()
-        return True
+        with compaction_turn(location, table, wait=False) as granted:
+            if not granted:
+                return False
+            dt = _open(location, table)  # opened inside the turn: sees the previous compaction
+            dt.optimize.compact(target_size=TARGET_FILE_SIZE)
+            dt.create_checkpoint()
+            return True
     except (CommitFailedError, DeltaError, OSError) as exc:  # another writer compacted: fine
         _log.info("background compaction of %s skipped: %s", table, exc)
         return False
@@ -59,7 +94,8 @@ def maintain(location: RootLocation, *, vacuum: bool = True, retention_hours: in
     for table in TABLES:
         dt = _open(location, table)
         before = len(dt.file_uris())
-        dt.optimize.compact(target_size=TARGET_FILE_SIZE)
+        with compaction_turn(location, table, wait=True):  # after any background compaction
+            _open(location, table).optimize.compact(target_size=TARGET_FILE_SIZE)
         dt = _open(location, table)
         dt.create_checkpoint()
         dt.cleanup_metadata()

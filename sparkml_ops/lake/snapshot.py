@@ -36,7 +36,7 @@ class TableSnapshot:
         self._files: dict[str, pa.Table] = {}
         self._combined: pa.Table | None = None
         self._checked_at = 0.0
-        self._complete = False  # every file of the loaded version read; a failed read retries
+        self._complete = True  # False after a failed load: table() refuses, the next refresh retries
         self._lock = threading.Lock()
 
     @property
@@ -68,7 +68,7 @@ class TableSnapshot:
             except TableNotFoundError as exc:
                 raise StorageError(
                     f"table {self.uri} is missing or is not a Delta table; "
-                    "run 'sparkml-ops doctor' or restore it from a backup"
+                    "restore it from a backup (the other tables are intact)"
                 ) from exc
             except DeltaError as exc:
                 raise StorageError(f"table {self.uri} cannot be read: {exc}") from exc
@@ -85,33 +85,33 @@ class TableSnapshot:
         return os.path.exists(os.path.join(self.uri, "_delta_log", f"{version + 1:020d}.json"))
 
     def table(self) -> pa.Table:
-        if self._dt is not None and not self._complete:
+        if not self._complete:
             raise StorageError(f"table {self.uri} could not be fully read at its last refresh; refusing a partial view")
-        if self._combined is None:
-            parts = [t for t in self._files.values() if t.num_rows]
-            self._combined = (
-                pa.concat_tables(parts, promote_options="permissive") if parts else _empty(self.spec.schema)
-            )
-        return self._combined
+        combined = self._combined
+        return _empty(self.spec.schema) if combined is None else combined
 
     def _load_files(self) -> bool:
+        """Read the files new in the current version, then publish the new rows at once.
+
+        Readers do not take the lock: until the publication they keep seeing the previous
+        version whole (a refresh after compaction reads for a while), never a mix.
+        """
         assert self._dt is not None
-        current = self._dt.file_uris()
-        wanted = set(current)
-        changed = False
-        self._complete = False
-        for uri in list(self._files):
-            if uri not in wanted:
-                del self._files[uri]
-                changed = True
-        for uri in current:
-            if uri not in self._files:
-                self._files[uri] = self._read_file(uri)
-                changed = True
-        self._complete = True
+        files: dict[str, pa.Table] = {}
+        try:
+            for uri in self._dt.file_uris():
+                files[uri] = self._files[uri] if uri in self._files else self._read_file(uri)
+        except Exception:
+            self._complete = False
+            raise
+        changed = files.keys() != self._files.keys()
+        self._files = files
+        if changed or self._combined is None:
+            parts = [t for t in files.values() if t.num_rows]
+            self._combined = pa.concat_tables(parts, promote_options="permissive") if parts else None
         if changed:
-            self._combined = None
-            self.generation += 1
+            self.generation += 1  # after the rows: a reader never pairs new generation with old rows
+        self._complete = True
         return changed
 
     def _read_file(self, uri: str) -> pa.Table:
@@ -124,7 +124,8 @@ class TableSnapshot:
         except FileNotFoundError as exc:
             raise StorageError(
                 f"table {self.uri} references data file {uri}, which is missing; "
-                "the table is damaged (restore the file or run 'sparkml-ops doctor')"
+                "the table is damaged (restore the file from a backup, or roll the table back with "
+                "deltalake's DeltaTable.restore to a version before the loss)"
             ) from exc
         except (pa.ArrowInvalid, OSError) as exc:
             raise StorageError(f"data file {uri} of table {self.uri} is corrupt: {exc}") from exc

@@ -12,7 +12,8 @@ import logging
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pyarrow as pa
@@ -101,6 +102,17 @@ class GroupCommitWriter:
     def has_pending(self) -> bool:
         with self._lock:
             return bool(self._pending)
+
+    @contextmanager
+    def between_flushes(self, timeout_s: float) -> Iterator[bool]:
+        """Hold off flushes while a reader refreshes, so it never sees a batch both committed and
+        pending; yields False when a flush did not finish within ``timeout_s``."""
+        acquired = self._flush_lock.acquire(timeout=timeout_s)
+        try:
+            yield acquired
+        finally:
+            if acquired:
+                self._flush_lock.release()
 
     def flush(self) -> set[str]:
         """Commit everything acknowledged so far; raises if the root cannot take it.

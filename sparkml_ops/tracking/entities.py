@@ -70,11 +70,26 @@ def run(
     inputs: list[dict[str, Any]],
     outputs: list[dict[str, Any]],
 ) -> Run:
-    data = RunData(
-        metrics=[metric(m) for m in metrics],
-        params=[Param(p["key"], p["value"]) for p in params],
-        tags=[RunTag(t["key"], t["value"]) for t in tags],
+    return run_of(
+        info_row,
+        [Param(p["key"], p["value"]) for p in params],
+        [metric(m) for m in metrics],
+        [RunTag(t["key"], t["value"]) for t in tags],
+        inputs,
+        outputs,
     )
+
+
+def run_of(
+    info_row: dict[str, Any],
+    params: list[Param],
+    metrics: list[Metric],
+    tags: list[RunTag],
+    inputs: list[dict[str, Any]],
+    outputs: list[dict[str, Any]],
+) -> Run:
+    """A run from ready entities (bulk reads build those column-wise, not row by row)."""
+    data = RunData(metrics=metrics, params=params, tags=tags)
     run_inputs = RunInputs(
         dataset_inputs=[dataset_input(i) for i in inputs if i["kind"] == "dataset"],
         model_inputs=[LoggedModelInput(i["model_id"]) for i in inputs if i["kind"] == "model"],

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -28,12 +28,16 @@ def latest_by(table: pa.Table, keys: list[str], order: list[str]) -> pa.Table:
     boundary = np.zeros(n - 1, dtype=bool)
     for key in keys:
         column = ordered.column(key)
-        head, tail = column.slice(0, n - 1), column.slice(1)
-        both_null = pc.and_(pc.is_null(head), pc.is_null(tail))
-        differs = pc.if_else(both_null, False, pc.fill_null(pc.not_equal(head, tail), True))
-        boundary |= differs.to_numpy(zero_copy_only=False)
-    is_last = np.append(boundary, True)
-    return ordered.filter(pa.array(is_last))
+        boundary |= _differs(column.slice(0, n - 1), column.slice(1))
+    if boundary.all():
+        return ordered  # every key once (the usual case): filtering would only copy the table again
+    return ordered.filter(pa.array(np.append(boundary, True)))
+
+
+def _differs(head: pa.ChunkedArray, tail: pa.ChunkedArray) -> np.ndarray:
+    """Element-wise ``head != tail`` where two nulls are equal and a null differs from a value."""
+    both_null = pc.and_(pc.is_null(head), pc.is_null(tail))
+    return pc.if_else(both_null, False, pc.fill_null(pc.not_equal(head, tail), True)).to_numpy(zero_copy_only=False)
 
 
 def live(table: pa.Table) -> pa.Table:
@@ -43,12 +47,16 @@ def live(table: pa.Table) -> pa.Table:
     return table.filter(pc.invert(pc.fill_null(table.column("deleted"), False)))
 
 
+KEY_ROWS_KEPT = 32  # per view; each is one key's rows (bounded memory)
+
+
 @dataclass(frozen=True)
 class Grouped:
     """A table sorted by an id column, with the row range of each id: O(1) per-entity reads."""
 
     table: pa.Table
     ranges: dict[str, tuple[int, int]]
+    _by_key: dict[str, pa.Table] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def rows(self, entity_id: str) -> pa.Table:
         start, stop = self.ranges.get(entity_id, (0, 0))
@@ -57,17 +65,45 @@ class Grouped:
     def pylist(self, entity_id: str) -> list[dict[str, Any]]:
         return self.rows(entity_id).to_pylist()
 
+    def gather(self, entity_ids: list[str], names: tuple[str, ...]) -> tuple[list[list[Any]], list[int]]:
+        """Columns ``names`` (as Python lists) of the rows of ``entity_ids``, in that order, and
+        each entity's row count: one conversion for many entities instead of one per entity."""
+        spans = np.array([self.ranges.get(i, (0, 0)) for i in entity_ids], dtype=np.int64).reshape(-1, 2)
+        counts = spans[:, 1] - spans[:, 0]
+        offsets = np.cumsum(counts) - counts
+        index = np.arange(int(counts.sum()), dtype=np.int64) + np.repeat(spans[:, 0] - offsets, counts)
+        taken = self.table.take(pa.array(index))
+        return [taken.column(name).to_pylist() for name in names], counts.tolist()
 
-def group_by_id(table: pa.Table, id_column: str) -> Grouped:
+    def key_rows(self, key: str) -> pa.Table:
+        """Rows whose ``key`` column is ``key``, kept with the view: searches ask for the same keys."""
+        hit = self._by_key.get(key)
+        if hit is None:
+            hit = self.table.filter(pc.equal(self.table.column("key"), key))
+            if len(self._by_key) < KEY_ROWS_KEPT:
+                self._by_key[key] = hit
+        return hit
+
+
+def group_by_id(table: pa.Table, id_column: str, *, presorted: bool = False) -> Grouped:
+    """``presorted``: the table is already ordered by ``id_column`` (``latest_by`` output whose
+    first key it is), so the sort, a copy of every column, is skipped."""
     if table.num_rows == 0:
         return Grouped(table, {})
-    ordered = table.take(pc.sort_indices(table, sort_keys=[(id_column, "ascending")]))
-    ids = ordered.column(id_column).to_numpy(zero_copy_only=False)
-    change = np.flatnonzero(ids[1:] != ids[:-1]) + 1
-    starts = np.concatenate(([0], change))
-    stops = np.concatenate((change, [len(ids)]))
-    ranges = {ids[s]: (int(s), int(e)) for s, e in zip(starts, stops, strict=True)}
+    ordered = table if presorted else table.take(pc.sort_indices(table, sort_keys=[(id_column, "ascending")]))
+    column, n = ordered.column(id_column), ordered.num_rows
+    change = np.flatnonzero(_differs(column.slice(0, n - 1), column.slice(1))) + 1  # no str per row
+    starts = np.concatenate(([0], change)).astype(np.int64)
+    stops = np.concatenate((change, [n])).astype(np.int64)
+    ids = column.take(pa.array(starts)).to_pylist()
+    ranges = dict(zip(ids, zip(starts.tolist(), stops.tolist(), strict=True), strict=True))
     return Grouped(ordered, ranges)
+
+
+def latest_grouped(table: pa.Table, keys: list[str], order: list[str], *, drop_tombstones: bool = False) -> Grouped:
+    """Latest row per ``keys``, grouped by the first key (``latest_by`` already sorts by it)."""
+    latest = latest_by(table, keys, order)
+    return group_by_id(live(latest) if drop_tombstones else latest, keys[0], presorted=True)
 
 
 class TrackingState:
@@ -97,7 +133,7 @@ class TrackingState:
     def experiment_tags(self) -> Grouped:
         return self.derive(
             "experiment_tags", "experiment_tags",
-            lambda t: group_by_id(live(latest_by(t, ["experiment_id", "key"], ["seq"])), "experiment_id"),
+            lambda t: latest_grouped(t, ["experiment_id", "key"], ["seq"], drop_tombstones=True),
         )
 
     # -- runs --------------------------------------------------------------------------
@@ -107,18 +143,18 @@ class TrackingState:
 
     def params(self) -> Grouped:
         return self.derive(
-            "params", "params", lambda t: group_by_id(latest_by(t, ["run_id", "key"], ["seq"]), "run_id")
+            "params", "params", lambda t: latest_grouped(t, ["run_id", "key"], ["seq"])
         )
 
     def tags(self) -> Grouped:
         return self.derive(
-            "tags", "tags", lambda t: group_by_id(live(latest_by(t, ["run_id", "key"], ["seq"])), "run_id")
+            "tags", "tags", lambda t: latest_grouped(t, ["run_id", "key"], ["seq"], drop_tombstones=True)
         )
 
     def latest_metrics(self) -> Grouped:
         return self.derive(
             "metrics", "latest_metrics",
-            lambda t: group_by_id(latest_by(t, ["run_id", "key"], ["step", "timestamp", "value"]), "run_id"),
+            lambda t: latest_grouped(t, ["run_id", "key"], ["step", "timestamp", "value"]),
         )
 
     def metric_history(self) -> Grouped:

@@ -48,6 +48,10 @@ def test_config_resolution_order(tmp_path, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "delta:/from/mlflow")
     assert config.tracking_uri() == "delta:/from/mlflow"
     assert config.tracking_uri("/explicit") == "delta:/explicit"
+    monkeypatch.delenv("SPARKML_OPS_ENV_CACHE", raising=False)
+    assert config.is_configured("flush_max_rows") and not config.is_configured("env_cache_dir")
+    monkeypatch.setenv("SPARKML_OPS_ENV_CACHE", "/envs")
+    assert config.is_configured("env_cache_dir")
 
 
 def test_bad_setting_names_every_place_looked(monkeypatch):

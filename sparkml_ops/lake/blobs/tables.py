@@ -1,0 +1,73 @@
+"""The three Delta tables of the blob store, and their creation.
+
+They are kept out of :data:`sparkml_ops.lake.schemas.TABLES` on purpose: everything that walks
+``TABLES`` (snapshots that load whole tables into memory, ``maintain``'s generic compaction,
+``sparkml-ops info``) must never load or rewrite chunk bytes. The blob store creates them on
+first use and maintains them itself (:mod:`sparkml_ops.lake.blobs.gc`).
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+from deltalake import DeltaTable
+from deltalake.exceptions import CommitFailedError, DeltaError
+
+from sparkml_ops.errors import StorageError
+from sparkml_ops.lake.commit import MAX_ATTEMPTS, _backoff
+from sparkml_ops.lake.location import RootLocation
+from sparkml_ops.lake.schemas import TableSpec
+
+_str = pa.string()
+_i64 = pa.int64()
+
+CHUNKS = TableSpec(
+    "blob_chunks",
+    pa.schema([("hash", _str), ("size", _i64), ("data", pa.binary()), ("created_ms", _i64),
+               ("upload_id", _str)]),
+    ("hash",),
+    "content-addressed chunks: sha256 hex -> bytes; a large chunk is one Parquet row group",
+)
+FILES = TableSpec(
+    "blob_files",
+    pa.schema([("namespace", _str), ("path", _str), ("kind", _str), ("size", _i64), ("sha256", _str),
+               ("chunks", pa.list_(_str)), ("upload_id", _str), ("created_ms", _i64),
+               ("deleted", pa.bool_()), ("seq", _i64)]),
+    ("namespace", "path"),
+    "blob manifest: one row per file version, empty directory or deletion; latest seq wins",
+)
+MARKS = TableSpec(
+    "blob_marks",
+    pa.schema([("hash", _str), ("cutoff_ms", _i64), ("marked_ms", _i64), ("state", _str),
+               ("gc_id", _str), ("seq", _i64)]),
+    ("hash",),
+    "gc marks: state 'marked' dooms copies created before cutoff_ms; 'cleared' or 'swept' ends it",
+)
+
+BLOB_TABLES: dict[str, TableSpec] = {t.name: t for t in (CHUNKS, FILES, MARKS)}
+
+_CONFIGURATION = {
+    "delta.checkpointInterval": "50",
+    "delta.appendOnly": "false",
+    "delta.logRetentionDuration": "interval 30 days",
+}
+
+
+def storage_options(location: RootLocation) -> dict[str, str] | None:
+    return location.storage_options or None
+
+
+def ensure_tables(location: RootLocation) -> None:
+    """Create every missing blob table (idempotent, safe under concurrent creators)."""
+    for spec in BLOB_TABLES.values():
+        uri = location.table_uri(spec.name)
+        for attempt in range(MAX_ATTEMPTS):
+            try:
+                if not DeltaTable.is_deltatable(uri, storage_options(location)):
+                    DeltaTable.create(uri, schema=spec.schema, mode="ignore", name=spec.name,
+                                      description=spec.description, configuration=_CONFIGURATION,
+                                      storage_options=storage_options(location))
+                break
+            except (CommitFailedError, DeltaError, OSError) as exc:
+                if attempt == MAX_ATTEMPTS - 1:
+                    raise StorageError(f"cannot create blob table {uri}: {exc}") from exc
+                _backoff(attempt)

@@ -1,0 +1,34 @@
+"""Models: pyfunc helpers, Spark scoring, packed environments, ONNX and REST serving.
+
+Public entry points are imported lazily, so ``import sparkml_ops.models`` starts no JVM:
+
+- :func:`spark_udf` — a model as a Spark column expression (Arrow batches, loaded once per worker);
+- :func:`score` — any model on a DataFrame (Spark ML pipelines natively, the rest via Arrow);
+- :func:`predict_frame` — the ``mapInArrow`` path on a whole DataFrame;
+- :func:`resolve_model` — run id / ``runs:/`` / ``models:/`` / path to a local model directory.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_EXPORTS = {
+    "spark_udf": "sparkml_ops.models.udf",
+    "ModelUDF": "sparkml_ops.models.udf",
+    "score": "sparkml_ops.models.scoring",
+    "predict_frame": "sparkml_ops.models.scoring",
+    "resolve_model": "sparkml_ops.models.resolve",
+    "ResolvedModel": "sparkml_ops.models.resolve",
+    "ModelEnvWarning": "sparkml_ops.models.environment",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'sparkml_ops.models' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)

@@ -1,0 +1,150 @@
+"""Streaming scoring job (run by ``spark-submit``; ``jobs/stream_score.py`` is its entry script).
+
+Reads a file source (a Parquet or JSON directory, new files picked up as they land) or
+Spark's ``rate`` source (demo rows with synthetic numeric inputs named after the model's
+signature), scores each micro-batch and appends it to a Delta table with
+:mod:`delta_sink`: the commit carries the app transaction ``(sparkml_ops-stream-<query id>,
+<batch id>)``, and Spark's checkpoint replays an unfinished batch with the same id after a
+crash, so every input row lands exactly once. ``--reload-every N`` re-resolves the model URI
+every N batches (``models:/<name>/latest`` then picks up a newly logged model); each row
+names the model that scored it and the batch it came in.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import threading
+import time
+from collections.abc import Sequence
+
+from sparkml_ops.errors import BadInput
+from sparkml_ops.models import jobio
+
+BATCH_COLUMN = "stream_batch_id"
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="stream_score", description="Score a stream with an MLflow model.")
+    jobio.add_common_args(parser)
+    parser.add_argument("--input", required=True, help="input directory, or 'rate' for Spark's rate source")
+    parser.add_argument("--input-format", default="auto", choices=jobio.STREAM_INPUT_FORMATS)
+    parser.add_argument("--checkpoint", default=None, help="checkpoint directory (default: <output>/_checkpoint)")
+    parser.add_argument("--reload-every", type=int, default=0, help="re-resolve the model every N batches (0: never)")
+    parser.add_argument("--trigger-seconds", type=float, default=1.0, help="processing-time trigger interval")
+    parser.add_argument("--max-files-per-trigger", type=int, default=None)
+    parser.add_argument("--rows-per-second", type=int, default=100, help="rate source speed")
+    parser.add_argument("--available-now", action="store_true", help="process what is there, then stop")
+    parser.add_argument("--timeout", type=float, default=None, help="stop after this many seconds")
+    args = parser.parse_args(argv)
+    if args.reload_every < 0:
+        parser.error(f"--reload-every must be >= 0, got {args.reload_every}")
+    return args
+
+
+class ModelTracker:
+    """The model currently scoring, re-resolved every ``reload_every`` batches."""
+
+    def __init__(self, spark, uri: str, *, reload_every: int, output_col: str, udf_options: dict) -> None:
+        self.spark, self.uri, self.reload_every = spark, uri, reload_every
+        self.output_col, self.udf_options = output_col, udf_options
+        self.udf = None
+        self.since_resolve = 0
+        self.models_seen: list[str] = []
+
+    def current(self):
+        from sparkml_ops.models.resolve import resolve_model
+        from sparkml_ops.models.udf import spark_udf
+
+        due = self.udf is None or (self.reload_every and self.since_resolve >= self.reload_every)
+        if due:
+            resolved = resolve_model(self.uri)
+            self.since_resolve = 0
+            if self.udf is None or resolved.digest != self.udf.model.digest:
+                if self.udf is not None:
+                    jobio.log(f"model changed: {self.udf.model.label} -> {resolved.label}")
+                self.udf = spark_udf(self.spark, resolved, **self.udf_options)
+                self.models_seen.append(resolved.model_id or resolved.digest)
+        self.since_resolve += 1
+        return self.udf
+
+
+def _source(spark, args: argparse.Namespace, tracker: ModelTracker):
+    from pyspark.sql import functions as F
+
+    fmt = args.input_format
+    if args.input == "rate" or fmt == "rate":
+        names = tracker.current().input_names
+        if not names:
+            raise BadInput("the rate source needs a model whose signature names its inputs")
+        tracker.since_resolve = 0
+        stream = spark.readStream.format("rate").option("rowsPerSecond", args.rows_per_second).load()
+        return stream.select("timestamp", "value", *[
+            ((F.col("value") * (7919 * (i + 1)) % 1000) / 1000.0).alias(n) for i, n in enumerate(names)])
+    if fmt == "auto":
+        fmt = jobio.detect_format(args.input, "auto")
+    if fmt not in ("parquet", "json"):
+        raise BadInput(f"stream input format {fmt!r} must be parquet, json or rate")
+    schema = spark.read.format(fmt).load(args.input).schema  # file streams need a schema up front
+    reader = spark.readStream.schema(schema).format(fmt)
+    if args.max_files_per_trigger:
+        reader = reader.option("maxFilesPerTrigger", args.max_files_per_trigger)
+    return reader.load(args.input)
+
+
+def run(spark, args: argparse.Namespace) -> dict:
+    from pyspark.sql import functions as F
+
+    from sparkml_ops.models import delta_sink
+
+    output = os.path.abspath(args.output)
+    checkpoint = args.checkpoint or os.path.join(output, "_checkpoint")
+    tracker = ModelTracker(spark, args.model, reload_every=args.reload_every, output_col=args.output_col,
+                           udf_options={"env": args.env, "batch_size": args.batch_size,
+                                        "env_cache_dir": args.env_cache})
+    stream = _source(spark, args, tracker)
+    started = threading.Event()
+    box: dict[str, str] = {}
+    stats = {"batches": 0, "skipped": 0, "rows": 0}
+
+    def process(batch_df, batch_id: int) -> None:
+        started.wait()
+        app_id = f"sparkml_ops-stream-{box['query_id']}"
+        if delta_sink.is_committed(output, app_id, batch_id):
+            stats["skipped"] += 1
+            jobio.log(f"batch {batch_id} already committed to {output}; skipping")
+            return
+        udf = tracker.current()
+        scored = udf.transform(batch_df, *args.columns, output_col=args.output_col, model_columns=True)
+        scored = scored.withColumn(BATCH_COLUMN, F.lit(batch_id).cast("long"))
+        commit = delta_sink.write_frame(scored, output, app_id=app_id, version=batch_id)
+        stats["batches"] += 1
+        stats["rows"] += commit.rows
+        jobio.log(f"batch {batch_id}: {commit.rows} rows by {udf.model.label} -> table version {commit.table_version}")
+
+    writer = stream.writeStream.foreachBatch(process).option("checkpointLocation", checkpoint)
+    writer = writer.trigger(availableNow=True) if args.available_now else \
+        writer.trigger(processingTime=f"{max(args.trigger_seconds, 0.1)} seconds")
+    query = writer.start()
+    box["query_id"] = str(query.id)
+    started.set()
+    jobio.log(f"stream {query.id} started: {args.input} -> {output} (checkpoint {checkpoint})")
+    deadline = time.monotonic() + args.timeout if args.timeout else None
+    while query.isActive:
+        if deadline is not None and time.monotonic() >= deadline:
+            query.stop()
+            break
+        query.awaitTermination(0.5)
+    if query.exception() is not None:
+        raise RuntimeError(f"stream {query.id} failed: {query.exception()}")
+    return {"query_id": box["query_id"], "output": output, "checkpoint": checkpoint, "models": tracker.models_seen,
+            **stats}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return jobio.run_job("sparkml-ops score --stream", parse_args, run, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,210 @@
+"""Which Delta version of each table a query reads: now, or as of a version or an instant.
+
+Both engines resolve ``as_of`` here, so they read the very same files.
+
+* ``as_of=None``: every table at its current version.
+* ``as_of=<datetime | ISO-8601 string>``: every table at its last commit at or before that
+  instant (a naive time is local time, as in Python). Tables with no commit by then are empty.
+* ``as_of=<int N>``: a root has no single version — each table has its own — so an integer
+  is a version of the ``runs`` table, the root's clock (every run start, end and delete
+  commits there): ``runs`` at exactly version N, every other table as of that commit — its
+  timestamp, plus the rest of the group commit it belonged to (the writer commits a flush
+  table by table, tagged with one app transaction ``(writer, lsn)``).
+
+A timestamp that falls inside a group commit (tens of milliseconds) may show part of it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Union
+
+from deltalake import DeltaTable
+from deltalake.exceptions import DeltaError, TableNotFoundError
+
+from sparkml_ops import config
+from sparkml_ops.errors import BadInput, NotFound, StorageError
+from sparkml_ops.lake.commit import APP_ID_PREFIX
+from sparkml_ops.lake.lake import MARKER_FILE
+from sparkml_ops.lake.location import RootLocation, parse_root
+from sparkml_ops.lake.schemas import TABLES
+
+AsOf = Union[int, datetime, str, None]  # noqa: UP007 - a runtime alias, py3.10-compatible
+
+CLOCK_TABLE = "runs"
+MISSING = -1  # version of a table that does not exist (yet) at the requested point
+
+
+@dataclass(frozen=True)
+class TableRead:
+    """One table as a query reads it: its Delta version and data files (empty if none)."""
+
+    table: str
+    uri: str
+    version: int
+    files: tuple[str, ...]
+
+
+def resolve_location(root: str | os.PathLike[str] | None) -> RootLocation:
+    """A root to read: the argument, else mlflow's ``delta:`` tracking URI, else the configured root.
+
+    Reading never creates a root: a local path that is not one is an error.
+    """
+    if root is None:
+        import mlflow
+
+        current = mlflow.get_tracking_uri()
+        uri = current if current.startswith("delta:") else config.tracking_uri()
+    else:
+        uri = os.fspath(root)
+    location = parse_root(uri, config.resolve("storage_options"))
+    if location.is_local and not os.path.isfile(os.path.join(location.uri, MARKER_FILE)):
+        raise NotFound(f"no sparkml_ops tracking root at {location.uri} (no {MARKER_FILE}); "
+                       "log a run there first or pass the right root")
+    return location
+
+
+def parse_as_of(value: AsOf) -> int | datetime | None:
+    """Validate ``as_of``: a non-negative int, a datetime, or an ISO-8601 string (or digits)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise BadInput(f"as_of={value!r} is not a version or a timestamp; give an int >= 0, a datetime or ISO text")
+    if isinstance(value, int):
+        if value < 0:
+            raise BadInput(f"as_of={value} is negative; a table version is an int >= 0")
+        return value
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.astimezone()
+    if isinstance(value, str):
+        text = value.strip()
+        if re.fullmatch(r"\d+", text):  # digits are a version; a date needs dashes
+            return int(text)
+        try:
+            parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError:
+            raise BadInput(f"as_of={value!r} is neither a table version (an int) nor an ISO-8601 timestamp "
+                           "such as '2026-11-20T12:00' or '2026-11-20T12:00:00+00:00'") from None
+        return parsed if parsed.tzinfo else parsed.astimezone()
+    raise BadInput(f"as_of={value!r} has type {type(value).__name__}; give an int version, a datetime or ISO text")
+
+
+def open_table(location: RootLocation, table: str, version: int | None = None) -> DeltaTable | None:
+    """The table (at ``version``), or None when it does not exist."""
+    uri = location.table_uri(table)
+    try:
+        return DeltaTable(uri, version=version, storage_options=location.storage_options or None)
+    except TableNotFoundError:
+        return None
+    except DeltaError as exc:
+        if version is not None:
+            raise BadInput(f"version {version} of table {table} cannot be read ({exc}); it may be newer than the "
+                           "table or its log may have been cleaned up") from exc
+        raise StorageError(f"table {uri} cannot be read: {exc}") from exc
+
+
+def version_at(dt: DeltaTable, when: datetime, table: str) -> int:
+    """Last version of ``dt`` committed at or before ``when`` (MISSING if none was)."""
+    when_ms = int(when.timestamp() * 1000)
+    latest = dt.version()
+    limit = 32
+    while True:
+        history = dt.history(limit)  # newest first
+        for commit in history:
+            if commit["timestamp"] <= when_ms:
+                return int(commit["version"])
+        oldest = int(history[-1]["version"]) if history else latest
+        if len(history) < limit or oldest == 0:
+            if oldest == 0:
+                return MISSING
+            raise BadInput(f"as_of {when.isoformat()} is older than the retained history of table {table} "
+                           f"(oldest version {oldest}); pick a later time")
+        limit *= 4
+
+
+def commit_time(dt: DeltaTable, version: int, table: str) -> datetime:
+    """When ``version`` of ``dt`` was committed."""
+    latest = dt.version()
+    if not 0 <= version <= latest:
+        raise BadInput(f"as_of={version} is not a version of the {table} table (versions 0..{latest}); "
+                       "an int as_of is a version of the runs table — see `sparkml-ops info`")
+    for commit in dt.history(latest - version + 1):
+        if int(commit["version"]) == version:
+            return datetime.fromtimestamp(commit["timestamp"] / 1000, timezone.utc)
+    raise BadInput(f"version {version} of table {table} is no longer in its log; pick a later version or a timestamp")
+
+
+def resolve_versions(location: RootLocation, as_of: AsOf) -> dict[str, int]:
+    """Version of every table to read (MISSING for a table that does not exist at that point)."""
+    point = parse_as_of(as_of)
+    current: dict[str, DeltaTable | None] = {name: open_table(location, name) for name in TABLES}
+    if point is None:
+        return {name: (dt.version() if dt is not None else MISSING) for name, dt in current.items()}
+    versions: dict[str, int] = {}
+    if isinstance(point, int):
+        clock = current[CLOCK_TABLE]
+        if clock is None:
+            raise NotFound(f"root {location.uri} has no {CLOCK_TABLE} table to take version {point} of")
+        when = commit_time(clock, point, CLOCK_TABLE)
+        versions[CLOCK_TABLE] = point
+        flush = _group_commit(location, point)
+    else:
+        when, flush = point, None
+    for name, dt in current.items():
+        if name not in versions:
+            versions[name] = MISSING if dt is None else version_at(dt, when, name)
+            if flush is not None and dt is not None:
+                versions[name] = _complete_flush(location, name, versions[name], dt.version(), flush)
+    return versions
+
+
+def _group_commit(location: RootLocation, version: int) -> tuple[str, int] | None:
+    """The app transaction ``(app_id, lsn)`` of a runs-table commit written by sparkml_ops."""
+    import pyarrow.fs as pafs
+
+    log = f"{location.table_uri(CLOCK_TABLE).rstrip('/')}/_delta_log/{version:020d}.json"
+    try:
+        fs, path = (pafs.LocalFileSystem(), log) if location.is_local else pafs.FileSystem.from_uri(log)
+        with fs.open_input_stream(path) as stream:
+            lines = stream.read().decode().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        txn = json.loads(line).get("txn") if line.strip() else None
+        if txn and str(txn.get("appId", "")).startswith(APP_ID_PREFIX):
+            return txn["appId"], int(txn["version"])
+    return None
+
+
+def _complete_flush(location: RootLocation, table: str, version: int, latest: int, flush: tuple[str, int]) -> int:
+    """Move past later commits of ``table`` that belong to the same writer's flushes up to ``flush``."""
+    app, lsn = flush
+    seen = _txn_version(location, table, version, app)
+    while version < latest:
+        done = _txn_version(location, table, version + 1, app)
+        if done is None or done == seen or done > lsn:
+            break
+        version, seen = version + 1, done
+    return version
+
+
+def _txn_version(location: RootLocation, table: str, version: int, app: str) -> int | None:
+    if version < 0:
+        return None
+    dt = open_table(location, table, version)
+    return None if dt is None else dt.transaction_version(app)
+
+
+def table_read(location: RootLocation, table: str, version: int) -> TableRead:
+    """The data files of ``table`` at ``version``."""
+    uri = location.table_uri(table)
+    if version == MISSING:
+        return TableRead(table, uri, MISSING, ())
+    dt = open_table(location, table, version)
+    if dt is None:
+        return TableRead(table, uri, MISSING, ())
+    return TableRead(table, uri, version, tuple(dt.file_uris()))
