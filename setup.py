@@ -16,7 +16,7 @@ setup(
     install_requires=[
         "mlflow-skinny>=3.17,<3.18",
         "deltalake>=1.6,<2",
-        "pyspark>=4.0,<5",
+        "pyspark[connect]>=4.0,<5",  # connect: spark_udf on sc:// sessions
         "pandas>=2.2,<3",
         "pyarrow>=18",
         "numpy>=1.26",

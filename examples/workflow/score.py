@@ -18,8 +18,10 @@ try:  # sparkml_ops' Arrow scorer (one model load per Python worker)
     from sparkml_ops.models import score
 
     scored = score(frame, args.model_uri, *features, output_col="prediction")
+    mlflow.set_tag("scorer", "sparkml_ops")
 except ImportError:  # any MLflow installation
     scored = frame.withColumn("prediction", mlflow.pyfunc.spark_udf(spark, args.model_uri)(*features))
+    mlflow.set_tag("scorer", "mlflow")
 scored.write.mode("overwrite").parquet(args.out)
 written = spark.read.parquet(args.out)
 mlflow.log_metric("scored_rows", written.count())

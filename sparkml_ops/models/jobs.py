@@ -10,17 +10,15 @@ group, so a caller (or a test) can stop the whole job with one signal.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import subprocess
 import sys
-import tempfile
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from sparkml_ops.envs.package import package_zip
 from sparkml_ops.errors import BadInput, NotFound
 from sparkml_ops.models import environment
 
@@ -51,25 +49,6 @@ def job_script(kind: str) -> Path:
     package = Path(__file__).resolve().parent
     repo_script = package.parent.parent / "jobs" / _SCRIPTS[kind]
     return repo_script if repo_script.is_file() else package / _MODULES[kind]
-
-
-def package_zip(cache_dir: Path | None = None) -> Path:
-    """A zip of the ``sparkml_ops`` package (for ``--py-files``), cached by content hash."""
-    root = Path(__file__).resolve().parent.parent
-    files = sorted(p for p in root.rglob("*.py") if "__pycache__" not in p.parts)
-    digest = hashlib.sha256()
-    for file in files:
-        digest.update(file.relative_to(root.parent).as_posix().encode() + b"\0" + file.read_bytes())
-    target_dir = Path(cache_dir) if cache_dir else Path(tempfile.gettempdir()) / "sparkml_ops-pyfiles"
-    target_dir.mkdir(parents=True, exist_ok=True)
-    target = target_dir / f"sparkml_ops-{digest.hexdigest()[:16]}.zip"
-    if not target.is_file():
-        tmp = target.with_suffix(f".{os.getpid()}.tmp")
-        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as archive:
-            for file in files:
-                archive.write(file, file.relative_to(root.parent).as_posix())
-        os.replace(tmp, target)
-    return target
 
 
 def prepare_job(kind: JobKind, job_args: list[str], *, model: str, master: str = "local[2]",

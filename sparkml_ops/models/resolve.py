@@ -84,7 +84,11 @@ def _run_model_uri(run_id: str) -> str:
 
 
 def latest_model_uri(name: str) -> str:
-    """``models:/<model_id>`` of the newest active logged model called ``name`` in any experiment."""
+    """``models:/<model_id>`` of the newest READY logged model called ``name`` in any experiment.
+
+    A model being logged exists (PENDING) before its files are uploaded; it is skipped until
+    ``log_model`` finalizes it, so a reader never picks up half a model.
+    """
     from mlflow.entities import ViewType
     from mlflow.tracking import MlflowClient
 
@@ -95,12 +99,12 @@ def latest_model_uri(name: str) -> str:
                                                                          max_results=50_000)]
     if experiment_ids:
         found = client.search_logged_models(
-            experiment_ids=experiment_ids, filter_string=f"name = '{name}'",
+            experiment_ids=experiment_ids, filter_string=f"name = '{name}' AND status = 'READY'",
             order_by=[{"field_name": "creation_timestamp", "ascending": False}], max_results=1)
         if found:
             return f"models:/{found[0].model_id}"
-    raise NotFound(f"no logged model is named {name!r} (models:/{name}/latest means the newest logged "
-                   "model with that name; this store has no model registry)")
+    raise NotFound(f"no finished logged model is named {name!r} (models:/{name}/latest means the newest "
+                   "READY logged model with that name; this store has no model registry)")
 
 
 def _source_for(uri: str) -> str:

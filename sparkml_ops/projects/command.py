@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sparkml_ops.envs import is_local_master, spark_submit_args
+from sparkml_ops.envs.package import package_zip
 from sparkml_ops.errors import BadInput, NotFound
 from sparkml_ops.projects.environment import ProjectEnv
 
@@ -124,8 +125,13 @@ def build_launch(command: str, *, project_dir: Path, project_name: str, env: Pro
             argv += ["--conf", f"spark.yarn.appMasterEnv.{key}={value}"]
         elif master.startswith("k8s://"):
             argv += ["--conf", f"spark.kubernetes.driverEnv.{key}={value}"]
+    py_files = []
     if not local:  # executors (and a cluster-mode driver) import project modules from this zip
-        argv += ["--py-files", str(_zip_project(project_dir, workdir / f"{project_name}-src.zip"))]
+        py_files.append(str(_zip_project(project_dir, workdir / f"{project_name}-src.zip")))
+    if env.packed is not None:  # a packed env has the project's requirements, not sparkml_ops (our UDFs need it)
+        py_files.append(str(package_zip(Path(env.packed.archive).parent)))
+    if py_files:
+        argv += ["--py-files", ",".join(py_files)]
     for key, value in spark_conf.items():
         argv += ["--conf", f"{key}={value}"]
     argv += list(spark_args)

@@ -29,6 +29,9 @@ def test_resolve_every_model_form(lr_model, tmp_path):
         newer = pyfunc_models.log_pyfunc(pyfunc_models.EchoSum(1.0), pyfunc_models.scalar_signature(), name="model")
     latest = resolve_model("models:/model/latest")
     assert latest.model_id == newer.model_id and latest.source_uri == f"models:/{newer.model_id}"
+    experiment_id = mlflow.get_experiment_by_name("Default").experiment_id
+    pending = mlflow.MlflowClient().create_logged_model(experiment_id, name="model")  # being logged, no files yet
+    assert resolve_model("models:/model/latest").model_id == newer.model_id != pending.model_id
 
 
 def test_resolve_errors_name_the_value(tracking_uri, tmp_path):
@@ -43,7 +46,7 @@ def test_resolve_errors_name_the_value(tracking_uri, tmp_path):
         resolve_model("0" * 32)
     with pytest.raises(NotSupported, match="no model registry"):
         resolve_model("models:/churn/3")
-    with pytest.raises(NotFound, match="no logged model is named 'churn'"):
+    with pytest.raises(NotFound, match="no finished logged model is named 'churn'"):
         resolve_model("models:/churn/latest")
     with pytest.raises(BadInput, match="quotes"):
         resolve_model("models:/it's/latest")
