@@ -32,7 +32,6 @@ from sparkml_ops.lake.writer import GroupCommitWriter, columns_to_table
 _log = logging.getLogger(__name__)
 
 MARKER_FILE = "_sparkml_ops.json"
-REFRESH_WAIT_S = 30.0  # longest a read waits for an in-progress flush before serving its last view
 
 
 class Lake:
@@ -100,10 +99,12 @@ class Lake:
             if refresh or snapshot.generation == 0:
                 snapshot.refresh()
             return (snapshot.generation, 0, 0), snapshot.table()
+        # A refresh during this process's own flush could see a batch both committed and still
+        # pending: then serve the last view (plus pending rows) and refresh on the next read.
+        # Flushes take the lock only when there is something to commit, so an idle writer never
+        # hides other processes' commits.
         if refresh or snapshot.generation == 0:
-            # Wait out a flush in progress (milliseconds, seconds under compaction): skipping the
-            # refresh instead would hide other processes' commits from this read.
-            with writer.between_flushes(REFRESH_WAIT_S) as idle:
+            with writer.between_flushes() as idle:
                 if idle:
                     snapshot.refresh()
         with writer._lock:

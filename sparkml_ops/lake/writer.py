@@ -104,10 +104,10 @@ class GroupCommitWriter:
             return bool(self._pending)
 
     @contextmanager
-    def between_flushes(self, timeout_s: float) -> Iterator[bool]:
+    def between_flushes(self) -> Iterator[bool]:
         """Hold off flushes while a reader refreshes, so it never sees a batch both committed and
-        pending; yields False when a flush did not finish within ``timeout_s``."""
-        acquired = self._flush_lock.acquire(timeout=timeout_s)
+        pending; yields False (at once) while a flush is committing."""
+        acquired = self._flush_lock.acquire(blocking=False)
         try:
             yield acquired
         finally:
@@ -119,6 +119,8 @@ class GroupCommitWriter:
 
         Returns the tables committed to.
         """
+        if not self.has_pending():
+            return set()  # without taking the flush lock: readers refresh freely
         with self._flush_lock:
             with self._lock:
                 batch = list(self._pending)
