@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,23 +32,32 @@ def root(tmp_path: Path) -> Path:
     return tmp_path / "lake"
 
 
-@pytest.fixture
-def tracking_uri(root: Path):
-    """Points ``mlflow`` at a fresh ``delta:`` root for one test, then restores the default."""
+@contextlib.contextmanager
+def tracking_to(root: Path) -> Iterator[str]:
+    """Point ``mlflow`` at a ``delta:`` root; afterwards end open runs, restore the default, close the lake."""
     import mlflow
+
+    from sparkml_ops.lake import Lake, parse_root
 
     uri = f"delta:{root}"
     previous = os.environ.get("MLFLOW_TRACKING_URI")
     mlflow.set_tracking_uri(uri)
-    yield uri
-    while mlflow.active_run():
-        mlflow.end_run()
-    mlflow.set_tracking_uri(previous or "")
-    from sparkml_ops.lake import Lake, parse_root
+    try:
+        yield uri
+    finally:
+        while mlflow.active_run():
+            mlflow.end_run()
+        mlflow.set_tracking_uri(previous or "")
+        lake = Lake._open.get(parse_root(uri))
+        if lake is not None:
+            lake.close()
 
-    lake = Lake._open.get(parse_root(uri))
-    if lake is not None:
-        lake.close()
+
+@pytest.fixture
+def tracking_uri(root: Path):
+    """Points ``mlflow`` at a fresh ``delta:`` root for one test, then restores the default."""
+    with tracking_to(root) as uri:
+        yield uri
 
 
 @pytest.fixture

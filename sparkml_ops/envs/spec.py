@@ -17,6 +17,7 @@ import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sparkml_ops.errors import BadInput, NotFound
 
@@ -105,17 +106,22 @@ def read_requirements_file(path: Path, _seen: frozenset[Path] = frozenset()) -> 
     return out
 
 
-def read_python_env(path: Path) -> dict:
-    """The mapping in an MLflow ``python_env.yaml`` ({} when the file does not exist)."""
+def load_yaml(path: Path) -> Any:
+    """A YAML file's content ({} for an empty file); invalid YAML is a BadInput naming the file."""
     import yaml
 
+    try:
+        return yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise BadInput(f"{path} is not valid YAML: {exc}") from exc
+
+
+def read_python_env(path: Path) -> dict:
+    """The mapping in an MLflow ``python_env.yaml`` ({} when the file does not exist)."""
     path = Path(path)
     if not path.is_file():
         return {}
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise BadInput(f"{path} is not valid YAML: {exc}") from exc
+    data = load_yaml(path)
     if not isinstance(data, dict):
         raise BadInput(f"{path} must be a mapping with 'python' and 'dependencies', got {type(data).__name__}")
     return data

@@ -8,7 +8,6 @@ that writer says which records are already in: nothing is applied twice.
 from __future__ import annotations
 
 import logging
-import os
 import random
 import threading
 import time
@@ -103,10 +102,8 @@ class TableCommitter:
         """A kept handle on a table, caught up with its log (opening one replays the whole log)."""
         table = self._tables.get(name)
         if table is not None:
-            # Catching up lists the whole log; locally, no next-version file means nothing to catch up.
-            nxt = os.path.join(self.location.table_uri(name), "_delta_log", f"{table.version() + 1:020d}.json")
-            if not self.location.is_local or os.path.exists(nxt):
-                table.update_incremental()
+            if self.location.may_have_commit_after(self.location.table_uri(name), table.version()):
+                table.update_incremental()  # lists the whole log: skipped when nothing can be new
             return table
         try:
             table = DeltaTable(self.location.table_uri(name), storage_options=self.location.storage_options or None)

@@ -155,6 +155,7 @@ class Lake:
 
     def _start_writer(self) -> GroupCommitWriter:
         writer_id = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
+        self._compact_min_files = config.resolve("compact_min_files")  # read once, not on every flush
         wal = WriteAheadLog(self.location.wal_dir() / writer_id, fsync=config.resolve("wal_fsync"))
         writer = GroupCommitWriter(
             self.committer,
@@ -174,9 +175,8 @@ class Lake:
 
     def _maintain_after_flush(self, tables: set[str]) -> None:
         """Runs on the commit thread, outside the locks readers take."""
-        min_files = config.resolve("compact_min_files")
         for table in tables:
-            if compact_if_needed(self.location, table, self.snapshots[table].file_count, min_files):
+            if compact_if_needed(self.location, table, self.snapshots[table].file_count, self._compact_min_files):
                 self.snapshots[table].refresh()
 
     def _close_quietly(self) -> None:

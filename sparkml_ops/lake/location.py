@@ -33,8 +33,16 @@ class RootLocation:
     def table_uri(self, table: str) -> str:
         return self._join("tables", table)
 
-    def artifacts_uri(self) -> str:
-        return self._join("artifacts")
+    def may_have_commit_after(self, table_uri: str, version: int) -> bool:
+        """False only when no commit can have followed ``version`` of the table at ``table_uri``.
+
+        Listing a Delta log costs time proportional to its length; on a local root, the next
+        commit's JSON file not existing proves there is none (every commit creates it).
+        Object stores always answer True.
+        """
+        if not self.is_local:
+            return True
+        return os.path.exists(os.path.join(table_uri, "_delta_log", f"{version + 1:020d}.json"))
 
     def wal_dir(self) -> Path:
         """Write-ahead logs stay on local disk; for remote roots, under the user's cache."""

@@ -122,7 +122,3 @@ TABLES: dict[str, TableSpec] = {
         ),
     )
 }
-
-
-def spec(name: str) -> TableSpec:
-    return TABLES[name]

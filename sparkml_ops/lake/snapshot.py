@@ -6,10 +6,8 @@ added since; files removed by compaction drop out.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
-from datetime import datetime
 
 import pyarrow as pa
 import pyarrow.dataset as ds
@@ -74,15 +72,11 @@ class TableSnapshot:
                 raise StorageError(f"table {self.uri} cannot be read: {exc}") from exc
 
     def _may_have_moved(self, version: int) -> bool:
-        """False only when no commit can have followed ``version``: cheap enough for every read.
-
-        Listing a Delta log costs time proportional to its length; on a local root, the next
-        commit's JSON file not existing proves there is none (every commit creates it). A full
-        check still runs every ``FULL_CHECK_S`` in case log cleanup removed that file.
-        """
-        if not self.location.is_local or time.monotonic() - self._checked_at > FULL_CHECK_S:
+        """Cheap enough for every read; a full check still runs every ``FULL_CHECK_S`` in case log
+        cleanup removed the next commit's file."""
+        if time.monotonic() - self._checked_at > FULL_CHECK_S:
             return True
-        return os.path.exists(os.path.join(self.uri, "_delta_log", f"{version + 1:020d}.json"))
+        return self.location.may_have_commit_after(self.uri, version)
 
     def table(self) -> pa.Table:
         if not self._complete:
@@ -129,13 +123,6 @@ class TableSnapshot:
             ) from exc
         except (pa.ArrowInvalid, OSError) as exc:
             raise StorageError(f"data file {uri} of table {self.uri} is corrupt: {exc}") from exc
-
-
-def read_as_of(location: RootLocation, table_spec: TableSpec, as_of: int | datetime) -> pa.Table:
-    """The table as it was at a version or timestamp (Delta time travel)."""
-    dt = DeltaTable(location.table_uri(table_spec.name), storage_options=location.storage_options or None)
-    dt.load_as_version(as_of)
-    return _conform(dt.to_pyarrow_table(), table_spec.schema)
 
 
 def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:

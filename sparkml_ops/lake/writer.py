@@ -95,10 +95,6 @@ class GroupCommitWriter:
         if full:
             self._wake.set()
 
-    def pending(self, table: str) -> list[dict[str, list[Any]]]:
-        with self._lock:
-            return [r.columns for r in self._pending if r.table == table]
-
     def has_pending(self) -> bool:
         with self._lock:
             return bool(self._pending)

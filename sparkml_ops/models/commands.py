@@ -17,16 +17,6 @@ from sparkml_ops.errors import BadInput
 from sparkml_ops.models import jobio
 
 
-def _conf_pairs(values: list[str] | None) -> dict[str, str]:
-    out = {}
-    for item in values or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise BadInput(f"--conf {item!r} must look like key=value")
-        out[key.strip()] = value
-    return out
-
-
 def cmd_score(args: argparse.Namespace) -> int:
     import mlflow
 
@@ -72,7 +62,7 @@ def cmd_score(args: argparse.Namespace) -> int:
             job_args += ["--job-id", args.job_id]
     job = prepare_job("stream" if args.stream else "batch", job_args, model=args.model, master=args.master,
                       env=args.env, env_cache_dir=args.env_cache, progress=not args.quiet,
-                      conf=_conf_pairs(args.conf), tracking_uri=tracking_uri)
+                      conf=config.parse_pairs(args.conf, "--conf"), tracking_uri=tracking_uri)
     if args.dry_run:
         print(shlex.join(job.command))
         return 0
@@ -105,13 +95,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--job-id", default=None, help="batch: idempotency key of the Delta commit")
     p.add_argument("--report", default=None, help="write the job's result JSON to this file")
     p.add_argument("--stream", action="store_true", help="score a stream (file source or 'rate') into Delta")
-    p.add_argument("--checkpoint", default=None, help="stream checkpoint (default <output>/_checkpoint)")
-    p.add_argument("--reload-every", type=int, default=0, help="stream: re-resolve the model every N batches")
-    p.add_argument("--trigger-seconds", type=float, default=1.0, help="stream: micro-batch interval")
-    p.add_argument("--max-files-per-trigger", type=int, default=None)
-    p.add_argument("--rows-per-second", type=int, default=100, help="stream: rate source speed")
-    p.add_argument("--available-now", action="store_true", help="stream: process what is there, then stop")
-    p.add_argument("--timeout", type=float, default=None, help="stream: stop after this many seconds")
+    jobio.add_stream_args(p)
     p.add_argument("--dry-run", action="store_true", help="print the spark-submit command instead of running it")
     p.add_argument("--quiet", action="store_true", help="no env build progress")
     p.set_defaults(func=cmd_score)

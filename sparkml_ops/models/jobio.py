@@ -30,6 +30,18 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--report", default=None, help="also write the result JSON to this file")
 
 
+def add_stream_args(parser: argparse.ArgumentParser) -> None:
+    """The streaming options, shared by ``sparkml-ops score --stream`` and the stream job it submits."""
+    parser.add_argument("--checkpoint", default=None, help="stream checkpoint (default <output>/_checkpoint)")
+    parser.add_argument("--reload-every", type=int, default=0,
+                        help="stream: re-resolve the model every N batches (0: never)")
+    parser.add_argument("--trigger-seconds", type=float, default=1.0, help="stream: micro-batch interval")
+    parser.add_argument("--max-files-per-trigger", type=int, default=None, help="stream: files per micro-batch")
+    parser.add_argument("--rows-per-second", type=int, default=100, help="stream: rate source speed")
+    parser.add_argument("--available-now", action="store_true", help="stream: process what is there, then stop")
+    parser.add_argument("--timeout", type=float, default=None, help="stream: stop after this many seconds")
+
+
 def input_columns(text: str) -> tuple[str, ...]:
     """``a,b,c`` → ``("a", "b", "c")``; an empty name is an error, not a silent skip."""
     names = tuple(name.strip() for name in text.split(","))

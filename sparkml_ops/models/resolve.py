@@ -26,6 +26,7 @@ _MODEL_ID = re.compile(r"^m-[0-9a-f]{32}$")
 _LATEST = re.compile(r"^models:/(?P<name>[^/@]+)(?:/latest|@latest)/?$")
 
 _downloads: dict[str, str] = {}  # immutable source URI -> local directory
+_digests: dict[str, str] = {}  # path of a cached immutable download -> its content hash
 _lock = threading.Lock()
 
 
@@ -173,4 +174,18 @@ def resolve_model(model: str | os.PathLike[str]) -> ResolvedModel:
     if not model_id and source.startswith("models:/"):
         model_id = source[len("models:/"):].strip("/").split("/")[0]
     return ResolvedModel(uri=uri, source_uri=source, path=path, run_id=meta.run_id, model_id=model_id,
-                         digest=directory_digest(path), meta=meta)
+                         digest=_digest(source, path), meta=meta)
+
+
+def _digest(source_uri: str, path: str) -> str:
+    """The model directory's content hash; a cached immutable download is hashed once, not on
+    every resolution (a stream re-resolving its model every few batches)."""
+    if not _immutable(source_uri):
+        return directory_digest(path)  # a local directory may change between calls
+    with _lock:
+        known = _digests.get(path)
+    if known is None:
+        known = directory_digest(path)
+        with _lock:
+            _digests[path] = known
+    return known

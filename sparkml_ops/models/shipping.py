@@ -12,7 +12,6 @@ import os
 import shutil
 import tempfile
 import threading
-from pathlib import Path
 
 from sparkml_ops.errors import StorageError
 from sparkml_ops.models.resolve import ResolvedModel
@@ -66,14 +65,3 @@ def ship(spark, model: ResolvedModel) -> str:
     with _lock:
         _shipped.add(key)
     return name
-
-
-def shipped_path(name: str) -> Path | None:
-    """Where this process sees a shipped archive (driver side, for diagnostics)."""
-    try:
-        from pyspark import SparkFiles
-
-        path = Path(SparkFiles.get(name))
-        return path if path.exists() else None
-    except Exception:  # noqa: BLE001
-        return None

@@ -8,22 +8,10 @@ import signal
 import sys
 import threading
 
-from sparkml_ops.errors import BadInput
-
-
-def _pairs(values: list[str] | None, flag: str) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for item in values or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise BadInput(f"{flag} {item!r} must be KEY=VALUE")
-        out[key] = value
-    return out
+from sparkml_ops import config
 
 
 def _tracking_uri(root: str | None) -> str:
-    from sparkml_ops import config
-
     return config.tracking_uri(root)
 
 
@@ -44,8 +32,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     spark_args: list[str] = []
     for item in args.spark_arg or []:
         spark_args += item.split() if item.startswith("--") and " " in item else [item]
-    submitted = run(args.uri, args.entry_point, _pairs(args.param, "-P"), version=args.version,
-                    master=args.master, deploy_mode=args.deploy_mode, spark_conf=_pairs(args.conf, "--conf"),
+    submitted = run(args.uri, args.entry_point, config.parse_pairs(args.param, "-P"), version=args.version,
+                    master=args.master, deploy_mode=args.deploy_mode,
+                    spark_conf=config.parse_pairs(args.conf, "--conf"),
                     spark_args=spark_args, env_manager=args.env_manager, experiment_name=args.experiment_name,
                     experiment_id=args.experiment_id, run_name=args.run_name,
                     tracking_uri=_tracking_uri(args.root), synchronous=False)

@@ -29,6 +29,7 @@ from sparkml_ops.envs import (
     read_requirements_file,
     requirements_from_python_env,
 )
+from sparkml_ops.envs.spec import load_yaml
 from sparkml_ops.errors import BadInput, NotFound, NotSupported
 from sparkml_ops.projects.mlproject import Project
 
@@ -64,12 +65,7 @@ def _is_conda_only(name: str) -> bool:
 
 def translate_conda(path: Path) -> tuple[list[str], str | None, list[str]]:
     """(pip requirements, python version, conda-only dependencies) of a conda environment file."""
-    import yaml
-
-    try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise BadInput(f"{path} is not valid YAML: {exc}") from exc
+    data = load_yaml(path)
     deps = (data.get("dependencies") or []) if isinstance(data, dict) else None
     if not isinstance(deps, list):
         raise BadInput(f"{path}: 'dependencies' must be a list")

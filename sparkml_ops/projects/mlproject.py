@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from sparkml_ops.envs.spec import load_yaml
 from sparkml_ops.errors import BadInput, NotFound
 
 ParamType = Literal["string", "float", "int", "path", "uri"]
@@ -143,8 +144,6 @@ def _find_mlproject(directory: Path) -> Path | None:
 
 def load_project(directory: Path) -> Project:
     """Parse ``directory``'s MLproject file, or describe a directory without one."""
-    import yaml
-
     directory = Path(directory).resolve()
     if not directory.is_dir():
         raise NotFound(f"project directory {directory} does not exist")
@@ -152,10 +151,7 @@ def load_project(directory: Path) -> Project:
     if path is None:
         kind, spec = _default_env(directory)
         return Project(directory, directory.name, kind, spec, {})
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise BadInput(f"{path} is not valid YAML: {exc}") from exc
+    data = load_yaml(path)
     if not isinstance(data, dict):
         raise BadInput(f"{path} must be a mapping with 'name' and 'entry_points'")
     envs = [k for k in ("python_env", "conda_env", "docker_env") if k in data]

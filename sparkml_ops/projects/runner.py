@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+from sparkml_ops.envs import is_local_master
 from sparkml_ops.errors import BadInput
 from sparkml_ops.projects import tags as T
 from sparkml_ops.projects.command import build_launch, check_master, tracking_env
@@ -84,7 +85,7 @@ def run(uri: str, entry_point: str = "main", parameters: Mapping[str, Any] | Non
     master = check_master(master or DEFAULT_MASTER)
     if deploy_mode not in ("client", "cluster"):
         raise BadInput(f"deploy_mode {deploy_mode!r} must be 'client' or 'cluster'")
-    if deploy_mode == "cluster" and master.startswith("local"):
+    if deploy_mode == "cluster" and is_local_master(master):
         raise BadInput(f"deploy_mode 'cluster' needs a cluster master, not {master!r}")
     if deploy_mode == "cluster" and master.startswith("spark://"):
         raise BadInput(f"Spark standalone ({master}) cannot run Python applications in cluster deploy mode; "

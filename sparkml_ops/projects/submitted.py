@@ -20,7 +20,6 @@ import threading
 import time
 from pathlib import Path
 
-from mlflow.entities import RunStatus
 from mlflow.projects.submitted_run import SubmittedRun as MlflowSubmittedRun
 
 from sparkml_ops.projects import tags as T
@@ -184,7 +183,3 @@ class SubmittedRun(MlflowSubmittedRun):
         self._final = status
         if not self._keep:
             shutil.rmtree(self._workdir, ignore_errors=True)
-
-
-def status_name(status: int | str) -> str:
-    return RunStatus.to_string(status) if isinstance(status, int) else status

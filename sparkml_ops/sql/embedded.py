@@ -31,7 +31,7 @@ from deltalake.exceptions import DeltaError
 from sparkml_ops.errors import BadInput, SparkmlOpsError, StorageError
 from sparkml_ops.lake.location import RootLocation
 from sparkml_ops.lake.schemas import TABLES
-from sparkml_ops.sql.guard import check_read_only
+from sparkml_ops.sql.guard import check_read_only, one_line
 from sparkml_ops.sql.snapshots import (
     MISSING,
     AsOf,
@@ -226,7 +226,7 @@ class _Catalog:
             return self._loader.sql(f"SELECT * FROM {self._raw_relation(name, version, files)}").to_arrow_table()
         except duckdb.IOException as exc:
             raise StorageError(f"table {self.location.table_uri(name)} version {version} cannot be read: "
-                               f"{_message(exc)} (a data file may have been removed by vacuum)") from exc
+                               f"{one_line(exc)} (a data file may have been removed by vacuum)") from exc
 
     def _compute_state(self, name: str, version: int, files: list[str]) -> pa.Table:
         schema = TABLES[name].schema
@@ -238,7 +238,7 @@ class _Catalog:
             out = self._loader.sql(state_sql(name, DUCKDB)).to_arrow_table()
         except duckdb.IOException as exc:
             raise StorageError(f"table {self.location.table_uri(name)} version {version} cannot be read: "
-                               f"{_message(exc)} (a data file may have been removed by vacuum)") from exc
+                               f"{one_line(exc)} (a data file may have been removed by vacuum)") from exc
         finally:
             self._loader.unregister("sparkml_remote")
         return _conform(out, schema)
@@ -269,13 +269,13 @@ class _Catalog:
             raise BadInput("the query tried to read or write files; queries may only read the tracking views: "
                            + ", ".join(VIEW_NAMES)) from None
         except (duckdb.BinderException, duckdb.CatalogException) as exc:
-            raise BadInput(f"SQL error: {_message(exc)} (views: {', '.join(VIEW_NAMES)})") from None
+            raise BadInput(f"SQL error: {one_line(exc)} (views: {', '.join(VIEW_NAMES)})") from None
         except duckdb.ParserException as exc:
-            raise BadInput(f"SQL syntax error: {_message(exc)}") from None
+            raise BadInput(f"SQL syntax error: {one_line(exc)}") from None
         except duckdb.OutOfMemoryException as exc:
-            raise SparkmlOpsError(f"the query ran out of memory: {_message(exc)}") from None
+            raise SparkmlOpsError(f"the query ran out of memory: {one_line(exc)}") from None
         except duckdb.Error as exc:
-            raise BadInput(f"the query failed: {_message(exc)}") from None
+            raise BadInput(f"the query failed: {one_line(exc)}") from None
 
 
 _CATALOGS: OrderedDict[tuple, _Catalog] = OrderedDict()
@@ -310,7 +310,3 @@ def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
     columns = [table.column(f.name).cast(f.type) if table.column(f.name).type != f.type else table.column(f.name)
                for f in schema]
     return pa.Table.from_arrays(columns, schema=schema)
-
-
-def _message(exc: Exception) -> str:
-    return " ".join(str(exc).split())

@@ -17,7 +17,7 @@ def check_read_only(sql: object) -> str:
     try:
         statements = duckdb.extract_statements(sql)
     except duckdb.Error as exc:
-        raise BadInput(f"SQL syntax error: {_first_line(exc)}") from None
+        raise BadInput(f"SQL syntax error: {one_line(exc)}") from None
     if len(statements) != 1:
         raise BadInput(f"give exactly one SELECT (or WITH ... SELECT) statement; the query has {len(statements)}")
     kind = statements[0].type
@@ -27,5 +27,6 @@ def check_read_only(sql: object) -> str:
     return sql
 
 
-def _first_line(exc: Exception) -> str:
+def one_line(exc: Exception) -> str:
+    """An engine's error on one line: DuckDB's span several, which breaks CLI output."""
     return " ".join(str(exc).split())

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import math
 from typing import Any, BinaryIO, Literal
@@ -76,9 +75,3 @@ def _flatten(table: pa.Table) -> pa.Table:
                                for v in column.to_pylist()], pa.string())
         columns.append(column)
     return pa.Table.from_arrays(columns, names=table.column_names)
-
-
-def to_text(table: pa.Table, fmt: Format) -> str:
-    buffer = io.BytesIO()
-    write(table, fmt, buffer)
-    return buffer.getvalue().decode()

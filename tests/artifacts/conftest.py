@@ -15,15 +15,6 @@ def _delta_artifacts_scheme():
     artifact_plugin.register()
 
 
-@pytest.fixture(autouse=True)
-def _fresh_fluent_experiment(monkeypatch):
-    import mlflow.tracking.fluent as fluent
-
-    monkeypatch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)
-    monkeypatch.delenv("MLFLOW_EXPERIMENT_NAME", raising=False)
-    monkeypatch.setattr(fluent, "_active_experiment_id", None)
-
-
 @pytest.fixture
 def location(root: Path):
     from sparkml_ops.lake import parse_root

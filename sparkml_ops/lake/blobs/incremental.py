@@ -7,7 +7,6 @@ is one ``stat`` of the next commit's log file instead of a log listing.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 
@@ -72,9 +71,9 @@ class DeltaFiles:
             raise StorageError(f"table {self.uri} is missing or cannot be read: {exc}") from exc
 
     def _may_have_moved(self) -> bool:
-        if not self.location.is_local or time.monotonic() - self._checked_at > FULL_CHECK_S:
+        if time.monotonic() - self._checked_at > FULL_CHECK_S:
             return True
-        return os.path.exists(os.path.join(self.uri, "_delta_log", f"{self._seen_version + 1:020d}.json"))
+        return self.location.may_have_commit_after(self.uri, self._seen_version)
 
 
 class CommitHandle:

@@ -15,6 +15,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.conftest import tracking_to
+
 FEATURES = [f"f{i}" for i in range(20)]
 
 
@@ -99,21 +101,8 @@ def flush_store() -> None:
 @pytest.fixture(scope="module")
 def module_root(tmp_path_factory):
     """A tracking root shared by one test module (same steps as the ``tracking_uri`` fixture)."""
-    import mlflow
-
-    from sparkml_ops.lake import Lake, parse_root
-
-    root = tmp_path_factory.mktemp("serving") / "lake"
-    uri = f"delta:{root}"
-    previous = os.environ.get("MLFLOW_TRACKING_URI")
-    mlflow.set_tracking_uri(uri)
-    yield uri
-    while mlflow.active_run():
-        mlflow.end_run()
-    mlflow.set_tracking_uri(previous or "")
-    lake = Lake._open.get(parse_root(uri))
-    if lake is not None:
-        lake.close()
+    with tracking_to(tmp_path_factory.mktemp("serving") / "lake") as uri:
+        yield uri
 
 
 @pytest.fixture(scope="module")
