@@ -45,5 +45,7 @@ setup(
         "mlflow.tracking_store": ["delta=sparkml_ops.tracking.plugin:tracking_store"],
         "mlflow.artifact_repository": ["delta-artifacts=sparkml_ops.tracking.artifact_plugin:artifact_repository"],
         "mlflow.project_backend": ["spark-submit=sparkml_ops.projects.backend:spark_submit_backend"],
+        "mlflow.model_registry_store": ["delta=sparkml_ops.registry.plugin:registry_store"],
+        "mlflow.run_context_provider": ["sparkml-ops-notebook=sparkml_ops.notebook.context:NotebookRunContext"],
     },
 )
