@@ -55,9 +55,10 @@ from sparkml_ops.errors import AlreadyExists, BadInput, InvalidState, NotFound
 from sparkml_ops.lake import Lake, RootLocation, parse_root
 from sparkml_ops.tracking import artifact_plugin, entities, search
 from sparkml_ops.tracking.artifact_uri import default_artifact_root
+from sparkml_ops.tracking.genai import GenAIMixin
+from sparkml_ops.tracking.history import MetricSamplingMixin
 from sparkml_ops.tracking.logged_models import LoggedModelsMixin
 from sparkml_ops.tracking.state import TrackingState, latest_by, live
-from sparkml_ops.tracking.unsupported import UnsupportedGenAIMixin
 
 artifact_plugin.register()  # the delta-artifacts scheme, also without installed entry points
 
@@ -76,7 +77,7 @@ def _experiment_id_for(name: str, salt: int) -> str:
     return str(int(digest[:14], 16) + 1)
 
 
-class DeltaTrackingStore(LoggedModelsMixin, UnsupportedGenAIMixin, AbstractStore):
+class DeltaTrackingStore(LoggedModelsMixin, MetricSamplingMixin, GenAIMixin, AbstractStore):
     """MLflow ``AbstractStore`` whose state lives in Delta tables under one root."""
 
     def __init__(self, store_uri: str | None = None, artifact_uri: str | None = None) -> None:

@@ -290,7 +290,7 @@ def test_invalid_search_filters_fail_even_with_no_runs(store, file_store):
 
 @pytest.mark.parametrize("method, args", [
     ("start_trace", (None,)),
-    ("search_traces", (["0"],)),
+    ("set_trace_tag", ("tr-1", "k", "v")),
     ("get_trace_info", ("tr-1",)),
     ("register_scorer", ("0", "s", "{}")),
     ("create_dataset", ("d",)),
