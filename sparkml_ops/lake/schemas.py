@@ -120,5 +120,21 @@ TABLES: dict[str, TableSpec] = {
             ("model_id", "key"),
             "logged-model parameters",
         ),
+        TableSpec(
+            "registry",
+            _schema(("kind", _str), ("model_key", _str), ("name", _str), ("version", _i64),
+                    ("key", _str), ("value", _str), ("description", _str),
+                    ("creation_time", _i64), ("last_updated_time", _i64), ("user_id", _str),
+                    ("current_stage", _str), ("source", _str), ("storage_location", _str),
+                    ("run_id", _str), ("run_link", _str), ("status", _str),
+                    ("status_message", _str), ("model_id", _str), ("deleted", pa.bool_()),
+                    ("seq", _i64)),
+            ("kind", "model_key", "version", "key"),
+            "model registry: registered models, versions, tags and aliases (kind says which); "
+            "seq is the Delta version of the commit that wrote the row",
+        ),
     )
 }
+
+# Tables written one serialized, synchronous commit at a time (never by the group-commit writer).
+SERIAL_TABLES = frozenset({"registry"})
