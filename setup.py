@@ -14,7 +14,7 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["sparkml_ops", "sparkml_ops.*"]),
     install_requires=[
-        "mlflow-skinny>=3.17,<3.18",
+        "mlflow-skinny>=3.6,<3.18",  # every MLflow 3 minor of the last twelve months (README: MLflow versions)
         "deltalake>=1.6,<2",
         "pyspark[connect]>=4.0,<5",  # connect: spark_udf on sc:// sessions
         "pandas>=2.2,<3",
@@ -36,13 +36,14 @@ setup(
     extras_require={
         "test": ["pytest>=8", "pytest-timeout>=2.3", "ruff>=0.6", "import-linter>=2",
                  "matplotlib>=3.8", "pillow>=10", "httpx>=0.27,<1",
-                 "mlflow>=3.17,<3.18", "psutil", "Flask-WTF>=1.2,<2", "hypothesis>=6.100",
+                 "mlflow>=3.6,<3.18", "sqlalchemy>=2", "alembic", "psutil", "Flask-WTF>=1.2,<2",
+                 "hypothesis>=6.100",
                  "playwright>=1.45,<2"],  # browser tests drive Debian's chromium (.ci/run installs it)
         # `sparkml-ops server|ui`: MLflow's tracking server and web UI (same version as mlflow-skinny);
         # Flask-WTF for --auth (MLflow's basic-auth app)
-        "server": ["mlflow>=3.17,<3.18", "Flask-WTF>=1.2,<2"],
+        "server": ["mlflow>=3.6,<3.18", "Flask-WTF>=1.2,<2"],
         # MLflow's own stores, as the reference in bench/ (same version as mlflow-skinny)
-        "bench": ["mlflow>=3.17,<3.18", "sqlalchemy>=2", "alembic", "psutil"],
+        "bench": ["mlflow>=3.6,<3.18", "sqlalchemy>=2", "alembic", "psutil"],
     },
     entry_points={
         "console_scripts": ["sparkml-ops=sparkml_ops.cli:main"],

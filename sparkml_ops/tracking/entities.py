@@ -142,7 +142,7 @@ def logged_model(
         status_message=row["status_message"],
         tags=[LoggedModelTag(t["key"], t["value"]) for t in tags],
         params=[LoggedModelParameter(p["key"], p["value"]) for p in params],
-        metrics=[metric(m) for m in metrics] or None,
+        metrics=[metric(m) for m in metrics],  # a list, never None: MLflow's dataset filter iterates it
     )
 
 

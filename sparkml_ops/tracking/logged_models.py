@@ -12,6 +12,7 @@ from mlflow.entities import LifecycleStage, LoggedModel, LoggedModelStatus
 from mlflow.store.entities.paged_list import PagedList
 from mlflow.utils.name_utils import _generate_random_name
 from mlflow.utils.search_utils import SearchLoggedModelsUtils
+from mlflow.utils.uri import append_to_uri_path
 from mlflow.utils.validation import _validate_logged_model_name, _validate_param, _validate_tag
 
 from sparkml_ops.errors import BadInput, InvalidState, NotFound
@@ -40,17 +41,25 @@ class LoggedModelsMixin:
         model_id = f"m-{uuid.uuid4().hex}"
         row = {
             "model_id": model_id, "experiment_id": str(experiment_id), "name": name or _generate_random_name(),
-            "artifact_location": f"{experiment.artifact_location.rstrip('/')}/models/{model_id}/artifacts",
+            "artifact_location": append_to_uri_path(experiment.artifact_location, "models", model_id, "artifacts"),
             "creation_timestamp": now, "last_updated_timestamp": now, "model_type": model_type,
             "source_run_id": source_run_id, "status": str(LoggedModelStatus.PENDING),
             "status_message": None, "lifecycle_stage": LifecycleStage.ACTIVE,
         }
         self.lake.append("logged_models", entities.columns([row]))
+        self._append_model_params(model_id, params or [])
+        self._append_model_tags(model_id, {t.key: str(t.value) for t in tags or []})
+        return self.get_logged_model(model_id)
+
+    def log_logged_model_params(self, model_id: str, params) -> None:
+        """``mlflow.log_model_params``: add params to a logged model (a deleted one too, as MLflow's SQL store)."""
+        self._model_row(model_id, allow_deleted=True)
+        self._append_model_params(model_id, [_validate_param(p.key, p.value) for p in params])
+
+    def _append_model_params(self, model_id: str, params) -> None:
         if params:
             self.lake.append("logged_model_params", entities.columns(
                 [{"model_id": model_id, "key": p.key, "value": str(p.value)} for p in params]))
-        self._append_model_tags(model_id, {t.key: str(t.value) for t in tags or []})
-        return self.get_logged_model(model_id)
 
     def _model_row(self, model_id: str, allow_deleted: bool = False) -> dict[str, Any]:
         table = self.state.logged_models()

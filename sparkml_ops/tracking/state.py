@@ -34,6 +34,34 @@ def latest_by(table: pa.Table, keys: list[str], order: list[str]) -> pa.Table:
     return ordered.filter(pa.array(np.append(boundary, True)))
 
 
+def drop_repeats(table: pa.Table, columns: list[str]) -> pa.Table:
+    """Rows of a sorted table that differ from the row before them in ``columns``."""
+    n = table.num_rows
+    if n <= 1:
+        return table
+    new = np.zeros(n - 1, dtype=bool)
+    for name in columns:
+        column = table.column(name)
+        new |= _differs(column.slice(0, n - 1), column.slice(1))
+    return table if new.all() else table.filter(pa.array(np.append(True, new)))
+
+
+def latest_in_logging_order(table: pa.Table, keys: list[str]) -> pa.Table:
+    """The last row of each ``keys`` group, groups ordered by when each was first logged.
+
+    MLflow's stores list a run's inputs in insertion order (re-logging one keeps its place).
+    Rows of one append share a ``seq``; the sort is stable, so they keep their order.
+    """
+    if table.num_rows <= 1:
+        return table
+    ordered = table.take(pc.sort_indices(table, sort_keys=[("seq", "ascending")]))
+    position = pa.array(np.arange(ordered.num_rows, dtype=np.int64))
+    groups = (ordered.select(keys).append_column("_pos", position)
+              .group_by(keys, use_threads=False).aggregate([("_pos", "min"), ("_pos", "max")]))
+    by_first = pc.sort_indices(groups.column("_pos_min"))
+    return ordered.take(pc.take(groups.column("_pos_max"), by_first))
+
+
 def _differs(head: pa.ChunkedArray, tail: pa.ChunkedArray) -> np.ndarray:
     """Element-wise ``head != tail`` where two nulls are equal and a null differs from a value."""
     both_null = pc.and_(pc.is_null(head), pc.is_null(tail))
@@ -47,6 +75,7 @@ def live(table: pa.Table) -> pa.Table:
     return table.filter(pc.invert(pc.fill_null(table.column("deleted"), False)))
 
 
+INPUT_KEYS = ("run_id", "kind", "name", "digest", "model_id")  # one run input
 KEY_ROWS_KEPT = 32  # per view; each is one key's rows (bounded memory)
 
 
@@ -163,7 +192,7 @@ class TrackingState:
     def inputs(self) -> Grouped:
         return self.derive(
             "inputs", "inputs",
-            lambda t: group_by_id(latest_by(t, ["run_id", "kind", "name", "digest", "model_id"], ["seq"]), "run_id"),
+            lambda t: group_by_id(latest_in_logging_order(t, list(INPUT_KEYS)), "run_id"),
         )
 
     def outputs(self) -> Grouped:

@@ -34,6 +34,7 @@ from mlflow.store.tracking import SEARCH_MAX_RESULTS_DEFAULT
 from mlflow.store.tracking.abstract_store import AbstractStore
 from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT, MLFLOW_RUN_NAME
 from mlflow.utils.name_utils import _generate_random_name
+from mlflow.utils.uri import append_to_uri_path, resolve_uri_if_local
 from mlflow.utils.validation import (
     MAX_ENTITY_KEY_LENGTH,
     MAX_PARAM_VAL_LENGTH,
@@ -44,6 +45,8 @@ from mlflow.utils.validation import (
     _validate_experiment_artifact_location_length,
     _validate_experiment_name,
     _validate_experiment_tag,
+    _validate_metric,
+    _validate_param,
     _validate_param_keys_unique,
     _validate_run_id,
     _validate_tag,
@@ -58,7 +61,14 @@ from sparkml_ops.tracking.artifact_uri import default_artifact_root
 from sparkml_ops.tracking.genai import GenAIMixin
 from sparkml_ops.tracking.history import MetricSamplingMixin
 from sparkml_ops.tracking.logged_models import LoggedModelsMixin
-from sparkml_ops.tracking.state import TrackingState, latest_by, live
+from sparkml_ops.tracking.state import (
+    INPUT_KEYS,
+    TrackingState,
+    drop_repeats,
+    latest_by,
+    latest_in_logging_order,
+    live,
+)
 
 artifact_plugin.register()  # the delta-artifacts scheme, also without installed entry points
 
@@ -124,7 +134,7 @@ class DeltaTrackingStore(LoggedModelsMixin, MetricSamplingMixin, GenAIMixin, Abs
                           tags: list[Any], stage: str = LifecycleStage.ACTIVE,
                           creation_time: int | None = None) -> None:
         now = _now_ms()
-        location = artifact_location or f"{self._artifact_root.rstrip('/')}/{experiment_id}"
+        location = artifact_location or append_to_uri_path(self._artifact_root, experiment_id)
         self.lake.append("experiments", entities.columns([{
             "experiment_id": experiment_id, "name": name, "artifact_location": location,
             "lifecycle_stage": stage, "creation_time": creation_time or now, "last_update_time": now,
@@ -137,14 +147,15 @@ class DeltaTrackingStore(LoggedModelsMixin, MetricSamplingMixin, GenAIMixin, Abs
     def create_experiment(self, name, artifact_location=None, tags=None):
         _validate_experiment_name(name)
         if artifact_location:
+            artifact_location = resolve_uri_if_local(artifact_location)  # relative -> absolute, as MLflow's stores
             _validate_experiment_artifact_location_length(artifact_location)
         for tag in tags or []:
             _validate_experiment_tag(tag.key, tag.value)
         existing = self._experiment_row_by_name(name)
         if existing is not None:
-            deleted = " (deleted: restore it or choose another name)" if existing[
+            deleted = " It is deleted: restore it or choose another name." if existing[
                 "lifecycle_stage"] == LifecycleStage.DELETED else ""
-            raise AlreadyExists(f"Experiment '{name}' already exists{deleted}.")
+            raise AlreadyExists(f"Experiment(name={name}) already exists.{deleted}")
         taken = set(self._experiments_table().column("experiment_id").to_pylist())
         salt = 0
         while (experiment_id := _experiment_id_for(name, salt)) in taken:
@@ -204,7 +215,7 @@ class DeltaTrackingStore(LoggedModelsMixin, MetricSamplingMixin, GenAIMixin, Abs
             raise InvalidState(f"Cannot rename non-active experiment {experiment_id}.")
         clash = self._experiment_row_by_name(new_name)
         if clash and clash["experiment_id"] != str(experiment_id):
-            raise AlreadyExists(f"Experiment '{new_name}' already exists.")
+            raise AlreadyExists(f"Experiment(name={new_name}) already exists.")
         self._update_experiment(experiment_id, name=new_name)
 
     def set_experiment_tag(self, experiment_id, tag):
@@ -297,7 +308,7 @@ class DeltaTrackingStore(LoggedModelsMixin, MetricSamplingMixin, GenAIMixin, Abs
             "user_id": user_id or "", "status": RunStatus.to_string(RunStatus.RUNNING),
             "start_time": int(start_time if start_time is not None else _now_ms()), "end_time": None,
             "lifecycle_stage": LifecycleStage.ACTIVE,
-            "artifact_uri": f"{experiment['artifact_location'].rstrip('/')}/{run_id}/artifacts",
+            "artifact_uri": append_to_uri_path(experiment["artifact_location"], run_id, "artifacts"),
             "deleted_time": None,
         }
         with self._cache_lock:
@@ -324,8 +335,7 @@ class DeltaTrackingStore(LoggedModelsMixin, MetricSamplingMixin, GenAIMixin, Abs
             metrics = latest_by(self._rows_for("metrics", "run_id", run_id), ["key"],
                                 ["step", "timestamp", "value"]).to_pylist()
             tags = live(latest_by(self._rows_for("tags", "run_id", run_id), ["key"], ["seq"])).to_pylist()
-            inputs = latest_by(self._rows_for("inputs", "run_id", run_id),
-                               ["kind", "name", "digest", "model_id"], ["seq"]).to_pylist()
+            inputs = latest_in_logging_order(self._rows_for("inputs", "run_id", run_id), list(INPUT_KEYS)).to_pylist()
             outputs = latest_by(self._rows_for("outputs", "run_id", run_id), ["model_id"], ["seq"]).to_pylist()
             return [entities.run(rows[0], params, metrics, tags, inputs, outputs)]
         ids = [r["run_id"] for r in rows]
@@ -381,14 +391,14 @@ class DeltaTrackingStore(LoggedModelsMixin, MetricSamplingMixin, GenAIMixin, Abs
     # ================================================================== logging
 
     def log_metric(self, run_id, metric):
-        self.log_batch(run_id, metrics=[metric], params=[], tags=[])
+        self._log(run_id, [metric], [], [], single=True)
 
     def log_param(self, run_id, param):
-        self.log_batch(run_id, metrics=[], params=[param], tags=[])
+        self._log(run_id, [], [param], [], single=True)
 
     def set_tag(self, run_id, tag):
         _validate_tag_name(tag.key)
-        self.log_batch(run_id, metrics=[], params=[], tags=[tag])
+        self._log(run_id, [], [], [tag], single=True)
 
     def delete_tag(self, run_id, key):
         self._active_run_row(run_id)
@@ -398,8 +408,14 @@ class DeltaTrackingStore(LoggedModelsMixin, MetricSamplingMixin, GenAIMixin, Abs
         self.lake.append("tags", {"run_id": [run_id], "key": [key], "value": [None], "deleted": [True]})
 
     def log_batch(self, run_id, metrics, params, tags):
+        self._log(run_id, metrics, params, tags, single=False)
+
+    def _log(self, run_id: str, metrics: list[Metric], params: list[Param], tags: list[RunTag], *,
+             single: bool) -> None:
+        """``single``: one ``log_metric``/``log_param``/``set_tag`` call, whose errors name the
+        bare field (``'value'``) as MLflow's stores do, not a batch position (``'metrics[0].value'``)."""
         _validate_run_id(run_id)
-        metrics, params, tags = _validate_batch(metrics, params, tags)
+        metrics, params, tags = _validate_batch(metrics, params, tags, single)
         _validate_batch_log_limits(metrics, params, tags)
         _validate_param_keys_unique(params)
         row = self._active_run_row(run_id)
@@ -469,7 +485,9 @@ class DeltaTrackingStore(LoggedModelsMixin, MetricSamplingMixin, GenAIMixin, Abs
         rows = data.filter(pc.and_(pc.equal(data.column("run_id"), run_id), pc.equal(data.column("key"), metric_key)))
         # MLflow's SQL store orders history by (timestamp, step, value); FileStore by log order
         order = [("timestamp", "ascending"), ("step", "ascending"), ("value", "ascending")]
-        rows = rows.take(pc.sort_indices(rows, sort_keys=order))
+        # MLflow 3's log_model logs the run's latest metrics again with the model's id; MLflow's
+        # stores keep a (timestamp, step, value) point once per run, so the copy is dropped here.
+        rows = drop_repeats(rows.take(pc.sort_indices(rows, sort_keys=order)), ["timestamp", "step", "value"])
         self._last_history = (version, run_id, metric_key, rows)
         return rows
 
@@ -519,7 +537,8 @@ _VALID_NAMES: set[str] = set()
 _VALID_NAMES_MAX = 100_000
 
 
-def _validate_batch(metrics: list[Metric], params: list[Param], tags: list[RunTag]) -> tuple[list, list, list]:
+def _validate_batch(metrics: list[Metric], params: list[Param], tags: list[RunTag],
+                    single: bool = False) -> tuple[list, list, list]:
     """MLflow's batch validation, skipped when a cheap check proves every value would pass it.
 
     Anything the cheap check is unsure of goes through MLflow's own validator, so the rules,
@@ -537,7 +556,13 @@ def _validate_batch(metrics: list[Metric], params: list[Param], tags: list[RunTa
     )
     if plain:
         return metrics, params, tags
-    metrics, params, tags = _validate_batch_log_data(metrics, params, tags)
+    if single:
+        for m in metrics:
+            _validate_metric(m.key, m.value, m.timestamp, m.step)
+        params = [_validate_param(p.key, p.value) for p in params]
+        tags = [_validate_tag(t.key, t.value) for t in tags]
+    else:
+        metrics, params, tags = _validate_batch_log_data(metrics, params, tags)
     if len(names) < _VALID_NAMES_MAX:
         for entity in (*metrics, *params, *tags):
             if type(entity.key) is str and len(entity.key) <= MAX_ENTITY_KEY_LENGTH:
@@ -549,8 +574,9 @@ _METRIC_FIELDS = ("key", "value", "timestamp", "step", "model_id", "dataset_name
 
 
 def _metric_entities(table: pa.Table) -> list[Metric]:
-    """``Metric`` objects built from whole columns: per-row dicts cost several times more."""
-    columns = [table.column(name).to_pylist() for name in _METRIC_FIELDS]
+    """Run-history ``Metric`` objects (key, value, timestamp, step: what MLflow's stores keep
+    per point), built from whole columns: per-row dicts cost several times more."""
+    columns = [table.column(name).to_pylist() for name in ("key", "value", "timestamp", "step")]
     with _gc_paused():
         return list(map(Metric, *columns))
 
