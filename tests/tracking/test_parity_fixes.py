@@ -90,5 +90,8 @@ def test_metric_history_has_no_model_linked_copy(tracking_uri):
     history = client.get_metric_history(run.info.run_id, "loss")
     assert len(history) == 1000
     assert {m.model_id for m in history} == {None}
+    sampled = client._tracking_client.store.get_metric_history_bulk_interval([run.info.run_id], "loss", 5000,
+                                                                             None, None)
+    assert len(sampled) == 1000
     assert client.get_run(run.info.run_id).data.metrics["loss"] == 1.0 / 1000
     assert [m.key for m in client.get_logged_model(info.model_id).metrics] == ["loss"]
