@@ -226,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
         body = json.dumps({"dataframe_split": {"columns": FEATURES, "data": [[0.05 * i - 0.4 for i in range(20)]]}})
         body = body.encode()
         port = _free_port()
-        ours, answer = measure("ours", [sys.executable, "-m", "sparkml_ops.models.serving", "-m", model_uri,
+        ours, answer = measure("ours", [sys.executable, "-m", "sparkml_ops.cli", "models", "serve", "-m", model_uri,
                                         "--root", tracking_uri, "--port", str(port), "--log-level", "warning"],
                                port, env, body, None, seconds, scratch, load)
         port = _free_port()

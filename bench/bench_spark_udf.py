@@ -170,6 +170,7 @@ def bench_env(root: Path, quick: bool) -> None:
     import mlflow.pyfunc
 
     from sparkml_ops.envs import pinned_current
+    from sparkml_ops.models.jobio import ScoreSpec
     from sparkml_ops.models.jobs import prepare_job
 
     class Echo(mlflow.pyfunc.PythonModel):
@@ -184,8 +185,8 @@ def bench_env(root: Path, quick: bool) -> None:
     times = []
     for _ in range(2):
         start = time.perf_counter()
-        job = prepare_job("batch", ["--model", uri], model=uri, master="local[2]", env="packed", env_cache_dir=cache,
-                          progress=False)
+        spec = ScoreSpec(model=uri, input="unused", output="unused", env="packed", env_cache=str(cache))
+        job = prepare_job(spec, master="local[2]", progress=False)
         times.append(time.perf_counter() - start)
     emit("packed env: second job start (cache hit) vs first build, seconds", ours=times[1],
          reference={"first start (build)": times[0]}, unit="s", better="lower", n=2,

@@ -1,9 +1,9 @@
-"""spark-submit entry: score a stream into a Delta table exactly once (see sparkml_ops/models/stream_job.py).
+"""spark-submit entry: score a stream with an MLflow model (see sparkml_ops/models/stream_job.py).
 
-    spark-submit --master local[2] jobs/stream_score.py --model models:/churn/latest --input incoming/ \
-        --output scored/ --reload-every 10 --tracking-uri delta:/path/to/root
+    spark-submit --master local[2] jobs/stream_score.py --spec '{"model": "models:/churn/latest", "stream": true,
+        "input": "incoming/", "output": "scored/", "reload_every": 10, "tracking_uri": "delta:/path/to/root"}'
 
-`sparkml-ops score --stream` builds this command for you.
+The spec is a ``sparkml_ops.models.jobio.ScoreSpec`` as JSON. `sparkml-ops score --stream` builds it for you.
 """
 
 import sys

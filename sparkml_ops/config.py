@@ -77,17 +77,6 @@ SETTINGS: dict[str, Setting] = {
 }
 
 
-def parse_pairs(values: list[str] | None, flag: str) -> dict[str, str]:
-    """Repeated ``KEY=VALUE`` command-line options (``-P``, ``--conf``) as a dict; later keys win."""
-    out: dict[str, str] = {}
-    for item in values or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise BadInput(f"{flag} {item!r} must be KEY=VALUE")
-        out[key.strip()] = value
-    return out
-
-
 def config_files() -> list[Path]:
     """Config files in the order they are read; later files do not override earlier ones."""
     files = []

@@ -8,10 +8,6 @@ type: only :class:`CommitConflict` is worth retrying.
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable
-from typing import Any
-
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import (
     INTERNAL_ERROR,
@@ -75,11 +71,3 @@ class ScoringError(SparkmlOpsError, RuntimeError):
 
     default_code = INTERNAL_ERROR
 
-
-def run_command(func: Callable[[Any], int], args: Any) -> int:
-    """Run a command-line handler: our errors become one line on stderr and exit code 2, not a traceback."""
-    try:
-        return func(args)
-    except SparkmlOpsError as exc:
-        print(f"sparkml-ops: error: {exc.message}", file=sys.stderr)
-        return 2

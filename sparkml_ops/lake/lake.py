@@ -45,7 +45,7 @@ class Lake:
         self._writer: GroupCommitWriter | None = None
         self._writer_lock = threading.Lock()
         self._initialise_root()
-        self.recover()
+        self.recovered_on_open = self.recover()  # rows of dead writers replayed by opening
 
     @classmethod
     def open(cls, location: RootLocation) -> Lake:

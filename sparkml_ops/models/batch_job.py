@@ -10,7 +10,6 @@ executors used the packed env.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 import uuid
@@ -19,18 +18,7 @@ from collections.abc import Sequence
 from sparkml_ops.models import jobio
 
 
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="batch_score", description="Score a dataset with an MLflow model.")
-    jobio.add_common_args(parser)
-    parser.add_argument("--input", required=True, help="input path")
-    parser.add_argument("--input-format", default="auto", choices=jobio.INPUT_FORMATS)
-    parser.add_argument("--format", default="delta", choices=("delta", "parquet"), help="output format")
-    parser.add_argument("--mode", default="append", choices=("append", "overwrite"))
-    parser.add_argument("--job-id", default=None, help="idempotency key of the Delta commit (default: random)")
-    return parser.parse_args(argv)
-
-
-def run(spark, args: argparse.Namespace) -> dict:
+def run(spark, args: jobio.ScoreSpec) -> dict:
     from sparkml_ops.models import delta_sink
     from sparkml_ops.models.resolve import resolve_model
     from sparkml_ops.models.scoring import score
@@ -58,7 +46,7 @@ def run(spark, args: argparse.Namespace) -> dict:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return jobio.run_job("sparkml-ops score", parse_args, run, argv)
+    return jobio.run_job("sparkml-ops score", "batch", run, argv)
 
 
 if __name__ == "__main__":

@@ -2,52 +2,110 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from sparkml_ops.errors import BadInput
 
+JobKind = Literal["batch", "stream"]
 RESULT_PREFIX = "SPARKML_OPS_RESULT "
 INPUT_FORMATS = ("auto", "parquet", "json", "csv", "delta")
 STREAM_INPUT_FORMATS = ("auto", "parquet", "json", "rate")  # file sources Spark can stream, and demos
 
 
-def add_common_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", required=True, help="run id, runs:/..., models:/<id>, models:/<name>/latest or path")
-    parser.add_argument("--output", required=True, help="output path (Delta table or Parquet directory)")
-    parser.add_argument("--output-col", default="prediction", help="column for the predictions")
-    parser.add_argument("--columns", type=input_columns, default=(),
-                        help="comma-separated input columns in the model's order (default: the signature's names; "
-                             "required for a tensor signature or none)")
-    parser.add_argument("--batch-size", type=int, default=50_000, help="rows per model call")
-    parser.add_argument("--env", choices=("local", "packed"), default="local")
-    parser.add_argument("--env-cache", default=None, help="packed env cache directory")
-    parser.add_argument("--tracking-uri", default=None, help="MLflow tracking URI (e.g. delta:/path/to/root)")
-    parser.add_argument("--report", default=None, help="also write the result JSON to this file")
+@dataclass(frozen=True)
+class ScoreSpec:
+    """Everything a scoring job needs, handed to ``spark-submit`` as one JSON argument (``--spec``).
 
+    ``sparkml-ops score`` builds it from its options; the job reads it back with
+    :meth:`from_argv` — the options are declared once (in the CLI), not parsed twice.
+    Invalid combinations raise :class:`BadInput` naming the option and the rule.
+    """
 
-def add_stream_args(parser: argparse.ArgumentParser) -> None:
-    """The streaming options, shared by ``sparkml-ops score --stream`` and the stream job it submits."""
-    parser.add_argument("--checkpoint", default=None, help="stream checkpoint (default <output>/_checkpoint)")
-    parser.add_argument("--reload-every", type=int, default=0,
-                        help="stream: re-resolve the model every N batches (0: never)")
-    parser.add_argument("--trigger-seconds", type=float, default=1.0, help="stream: micro-batch interval")
-    parser.add_argument("--max-files-per-trigger", type=int, default=None, help="stream: files per micro-batch")
-    parser.add_argument("--rows-per-second", type=int, default=100, help="stream: rate source speed")
-    parser.add_argument("--available-now", action="store_true", help="stream: process what is there, then stop")
-    parser.add_argument("--timeout", type=float, default=None, help="stream: stop after this many seconds")
+    model: str
+    input: str
+    output: str
+    stream: bool = False
+    output_col: str = "prediction"
+    columns: tuple[str, ...] = ()
+    batch_size: int = 50_000
+    env: str = "local"
+    env_cache: str | None = None
+    tracking_uri: str | None = None
+    report: str | None = None
+    input_format: str = "auto"
+    format: str = "delta"  # batch: output format
+    mode: str = "append"  # batch: output mode
+    job_id: str | None = None  # batch: idempotency key of the Delta commit (default: random)
+    checkpoint: str | None = None  # stream: checkpoint (default <output>/_checkpoint)
+    reload_every: int = 0  # stream: re-resolve the model every N batches (0: never)
+    trigger_seconds: float = 1.0
+    max_files_per_trigger: int | None = None
+    rows_per_second: int = 100  # stream: rate source speed
+    available_now: bool = False  # stream: process what is there, then stop
+    timeout: float | None = None  # stream: stop after this many seconds
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "columns", tuple(self.columns))
+        if self.batch_size <= 0:
+            raise BadInput(f"--batch-size must be a positive integer, got {self.batch_size}")
+        if self.format not in ("delta", "parquet") or self.mode not in ("append", "overwrite"):
+            raise BadInput(f"--format {self.format} / --mode {self.mode}: expected delta|parquet and append|overwrite")
+        if self.stream:
+            self._check_stream()
+        else:
+            self._check_batch()
 
-def input_columns(text: str) -> tuple[str, ...]:
-    """``a,b,c`` → ``("a", "b", "c")``; an empty name is an error, not a silent skip."""
-    names = tuple(name.strip() for name in text.split(","))
-    if not all(names):
-        raise argparse.ArgumentTypeError(f"--columns {text!r} has an empty column name")
-    return names
+    def _check_stream(self) -> None:
+        if self.format != "delta":
+            raise BadInput("--stream writes a Delta table; --format parquet is for batch jobs")
+        if self.input_format not in STREAM_INPUT_FORMATS:
+            raise BadInput(f"--input-format {self.input_format} cannot be streamed; "
+                           f"--stream reads {', '.join(STREAM_INPUT_FORMATS)}")
+        if self.reload_every < 0:
+            raise BadInput(f"--reload-every must be >= 0, got {self.reload_every}")
+
+    def _check_batch(self) -> None:
+        if self.input_format == "rate":
+            raise BadInput("--input-format rate is a stream source; add --stream")
+        if self.input_format not in INPUT_FORMATS:
+            raise BadInput(f"--input-format {self.input_format} must be one of {list(INPUT_FORMATS)}")
+        for name in ("checkpoint", "max_files_per_trigger", "timeout"):
+            if getattr(self, name) is not None:
+                raise BadInput(f"--{name.replace('_', '-')} applies to --stream only")
+        if self.reload_every or self.available_now:
+            raise BadInput("--reload-every and --available-now apply to --stream only")
+
+    @property
+    def kind(self) -> JobKind:
+        return "stream" if self.stream else "batch"
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> ScoreSpec:
+        try:
+            values = json.loads(text)
+        except ValueError as exc:
+            raise BadInput(f"job spec is not JSON: {exc}") from exc
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known) if isinstance(values, dict) else None
+        if unknown is None or unknown:
+            raise BadInput(f"job spec must be a JSON object of {sorted(known)}; unknown: {unknown}")
+        return cls(**values)
+
+    @classmethod
+    def from_argv(cls, argv: Sequence[str] | None = None) -> ScoreSpec:
+        """The spec of ``<job script> --spec JSON``."""
+        args = list(sys.argv[1:] if argv is None else argv)
+        if len(args) != 2 or args[0] != "--spec":
+            raise BadInput(f"a scoring job takes --spec JSON (written by `sparkml-ops score`), got {args}")
+        return cls.from_json(args[1])
 
 
 def detect_format(path: str, declared: str) -> str:
@@ -114,16 +172,18 @@ def log(message: str) -> None:
     print(f"[sparkml-ops] {message}", file=sys.stderr, flush=True)
 
 
-def run_job(app_name: str, parse_args: Callable[[Sequence[str] | None], argparse.Namespace],
-            job: Callable[[Any, argparse.Namespace], dict[str, Any]], argv: Sequence[str] | None = None) -> int:
+def run_job(app_name: str, kind: JobKind, job: Callable[[Any, ScoreSpec], dict[str, Any]],
+            argv: Sequence[str] | None = None) -> int:
     """The spark-submit entry shared by the batch and stream jobs: one session, a result report, a clean stop."""
     from pyspark.sql import SparkSession
 
-    args = parse_args(argv)
-    set_tracking(args.tracking_uri)
+    spec = ScoreSpec.from_argv(argv)
+    if spec.kind != kind:
+        raise BadInput(f"the {kind} scoring job was given a {spec.kind} job spec")
+    set_tracking(spec.tracking_uri)
     spark = SparkSession.builder.appName(app_name).getOrCreate()
     try:
-        report(job(spark, args), args.report)
+        report(job(spark, spec), spec.report)
     finally:
         spark.stop()
     return 0

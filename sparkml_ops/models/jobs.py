@@ -1,10 +1,11 @@
 """Launch the scoring jobs with ``spark-submit``: the model's env decided before Spark starts.
 
-``prepare_job`` resolves the model and, for ``env="packed"``, builds (or finds in the
-cache) its packed env, then writes the ``spark-submit`` command: executors run Python from
-the archive, the driver runs this interpreter (it holds sparkml_ops, delta-rs and the
-tracking store), and sparkml_ops itself travels as a ``--py-files`` zip so the packed env
-needs nothing but the model's own requirements. ``run_job`` starts it in its own process
+``prepare_job`` takes a job spec (:class:`~sparkml_ops.models.jobio.ScoreSpec`), resolves the
+model and, for ``env="packed"``, builds (or finds in the cache) its packed env, then writes
+the ``spark-submit`` command that hands the job the spec as one JSON argument: executors run
+Python from the archive, the driver runs this interpreter (it holds sparkml_ops, delta-rs and
+the tracking store), and sparkml_ops itself travels as a ``--py-files`` zip so the packed
+env needs nothing but the model's own requirements. ``run_job`` starts it in its own process
 group, so a caller (or a test) can stop the whole job with one signal.
 """
 
@@ -14,22 +15,22 @@ import os
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from sparkml_ops.envs.package import package_zip
 from sparkml_ops.errors import BadInput, NotFound
 from sparkml_ops.models import environment
+from sparkml_ops.models.jobio import JobKind, ScoreSpec
 
-JobKind = Literal["batch", "stream"]
 _SCRIPTS = {"batch": "batch_score.py", "stream": "stream_score.py"}
 _MODULES = {"batch": "batch_job.py", "stream": "stream_job.py"}
 
 
 @dataclass(frozen=True)
 class Job:
-    kind: str
+    kind: JobKind
     command: list[str]
     env_vars: dict[str, str] = field(repr=False)
     env: Any = None  # sparkml_ops.envs.PackedEnv for env="packed"
@@ -44,27 +45,25 @@ def spark_home() -> Path:
     return home
 
 
-def job_script(kind: str) -> Path:
+def job_script(kind: JobKind) -> Path:
     """``jobs/<kind>_score.py`` of a source checkout, else the same job inside the package."""
     package = Path(__file__).resolve().parent
     repo_script = package.parent.parent / "jobs" / _SCRIPTS[kind]
     return repo_script if repo_script.is_file() else package / _MODULES[kind]
 
 
-def prepare_job(kind: JobKind, job_args: list[str], *, model: str, master: str = "local[2]",
-                env: str = "local", env_cache_dir: str | Path | None = None, progress: bool = True,
-                conf: dict[str, str] | None = None, tracking_uri: str | None = None) -> Job:
-    """The ``spark-submit`` command (and environment) that runs a scoring job."""
+def prepare_job(spec: ScoreSpec, *, master: str = "local[2]", progress: bool = True,
+                conf: dict[str, str] | None = None) -> Job:
+    """The ``spark-submit`` command (and environment) that runs the scoring job ``spec`` describes."""
     import mlflow
 
     from sparkml_ops.models.resolve import resolve_model
 
-    if kind not in _SCRIPTS:
-        raise BadInput(f"job kind {kind!r} must be one of {list(_SCRIPTS)}")
+    kind, env, model, env_cache_dir = spec.kind, spec.env, spec.model, spec.env_cache
     environment.check_mode(env)
     if not master or not master.strip():
         raise BadInput("master must name a Spark master, e.g. local[2] or spark://host:7077")
-    tracking_uri = tracking_uri or mlflow.get_tracking_uri()
+    tracking_uri = spec.tracking_uri or mlflow.get_tracking_uri()
     cmd = [str(spark_home() / "bin" / "spark-submit"), "--master", master, "--name", f"sparkml-ops-score-{kind}",
            "--conf", "spark.sql.session.timeZone=UTC", "--conf", "spark.ui.showConsoleProgress=false",
            "--conf", "spark.sql.parquet.outputTimestampType=TIMESTAMP_MICROS"]
@@ -90,10 +89,8 @@ def prepare_job(kind: JobKind, job_args: list[str], *, model: str, master: str =
                 "--conf", f"spark.pyspark.driver.python={sys.executable}"]
     for key, value in (conf or {}).items():
         cmd += ["--conf", f"{key}={value}"]
-    args = list(job_args) + ["--env", env, "--tracking-uri", tracking_uri]
-    if env_cache_dir:
-        args += ["--env-cache", str(env_cache_dir)]
-    cmd += [str(job_script(kind)), *args]
+    spec = replace(spec, env=env, tracking_uri=tracking_uri)
+    cmd += [str(job_script(kind)), "--spec", spec.to_json()]
     env_vars = dict(os.environ)
     repo_conf = Path(__file__).resolve().parent.parent.parent / "conf"
     if "SPARK_CONF_DIR" not in env_vars and (repo_conf / "log4j2.properties").is_file():

@@ -12,7 +12,6 @@ names the model that scored it and the batch it came in.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import threading
@@ -23,18 +22,6 @@ from sparkml_ops.errors import BadInput
 from sparkml_ops.models import jobio
 
 BATCH_COLUMN = "stream_batch_id"
-
-
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="stream_score", description="Score a stream with an MLflow model.")
-    jobio.add_common_args(parser)
-    parser.add_argument("--input", required=True, help="input directory, or 'rate' for Spark's rate source")
-    parser.add_argument("--input-format", default="auto", choices=jobio.STREAM_INPUT_FORMATS)
-    jobio.add_stream_args(parser)
-    args = parser.parse_args(argv)
-    if args.reload_every < 0:
-        parser.error(f"--reload-every must be >= 0, got {args.reload_every}")
-    return args
 
 
 class ModelTracker:
@@ -64,7 +51,7 @@ class ModelTracker:
         return self.udf
 
 
-def _source(spark, args: argparse.Namespace, tracker: ModelTracker):
+def _source(spark, args: jobio.ScoreSpec, tracker: ModelTracker):
     from pyspark.sql import functions as F
 
     fmt = args.input_format
@@ -87,7 +74,7 @@ def _source(spark, args: argparse.Namespace, tracker: ModelTracker):
     return reader.load(args.input)
 
 
-def run(spark, args: argparse.Namespace) -> dict:
+def run(spark, args: jobio.ScoreSpec) -> dict:
     from pyspark.sql import functions as F
 
     from sparkml_ops.models import delta_sink
@@ -137,7 +124,7 @@ def run(spark, args: argparse.Namespace) -> dict:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return jobio.run_job("sparkml-ops score --stream", parse_args, run, argv)
+    return jobio.run_job("sparkml-ops score --stream", "stream", run, argv)
 
 
 if __name__ == "__main__":

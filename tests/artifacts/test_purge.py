@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 
 import mlflow
 import pytest
 
 from sparkml_ops.lake.blobs import BlobStore
-from sparkml_ops.tracking import artifact_commands
 from sparkml_ops.tracking.artifact_uri import parse_artifact_uri
 from tests.artifacts.helpers import random_bytes, write
+from tests.cli_run import run_cli
 
 
 def _gc_cli(argv: list[str], capsys) -> dict:
-    parser = argparse.ArgumentParser(prog="sparkml-ops")
-    artifact_commands.register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    assert args.func(args) == 0
+    assert run_cli(*argv) == 0
     return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
 
 
@@ -61,8 +57,5 @@ def test_gc_after_deleting_a_run_and_a_model(tracking_uri, root, tmp_path, capsy
 
 
 def test_gc_rejects_a_short_wait(tracking_uri, root, capsys):
-    parser = argparse.ArgumentParser(prog="sparkml-ops")
-    artifact_commands.register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["gc", "--root", str(root), "--wait-seconds", "1"])
-    with pytest.raises(Exception, match="at least 5"):
-        args.func(args)
+    assert run_cli("gc", "--root", str(root), "--wait-seconds", "1") == 2
+    assert "at least 5" in capsys.readouterr().err

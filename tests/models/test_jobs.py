@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from tests.cli_run import run_cli
 from tests.models import pyfunc_models
 from tests.models.conftest import FEATURES, SKLEARN_REQS, features, labels
 
@@ -64,31 +67,39 @@ def test_delta_sink_commits_each_version_once(spark, tmp_path):
     assert overwritten.committed and DeltaTable(table).to_pyarrow_table().num_rows == 5
 
 
-def test_cli_builds_the_spark_submit_command_and_rejects_bad_flags(tmp_path, lr_model, tracking_uri, capsys):
-    from sparkml_ops.cli import main
+def _spec(command: str) -> dict:
+    """The job spec of a printed spark-submit command."""
+    args = shlex.split(command)
+    return json.loads(args[args.index("--spec") + 1])
 
+
+def test_cli_builds_the_spark_submit_command_and_rejects_bad_flags(tmp_path, lr_model, tracking_uri, capsys):
     info, *_ = lr_model
     root = tracking_uri[len("delta:"):]
     common = ["score", "--root", root, "--model", info.model_uri]
-    assert main([*common, "--input", str(tmp_path), "--output", str(tmp_path / "o"), "--master", "local[3]",
-                 "--conf", "spark.executor.memory=1g", "--dry-run"]) == 0
+    assert run_cli(*common, "--input", str(tmp_path), "--output", str(tmp_path / "o"), "--master", "local[3]",
+                   "--conf", "spark.executor.memory=1g", "--dry-run") == 0
     command = capsys.readouterr().out.strip()
     assert "bin/spark-submit --master 'local[3]'" in command and "jobs/batch_score.py" in command
-    assert "--format delta" in command and "spark.executor.memory=1g" in command
-    assert f"--tracking-uri {tracking_uri}" in command
-    assert main([*common, "--input", "x", "--output", "y", "--stream", "--format", "parquet", "--dry-run"]) == 2
+    assert "spark.executor.memory=1g" in command
+    spec = _spec(command)
+    assert (spec["format"], spec["tracking_uri"], spec["model"], spec["stream"]) == (
+        "delta", tracking_uri, info.model_uri, False)
+    assert run_cli(*common, "--input", "x", "--output", "y", "--stream", "--format", "parquet", "--dry-run") == 2
     assert "--stream writes a Delta table" in capsys.readouterr().err
-    assert main([*common, "--input", "x", "--output", "y", "--checkpoint", "c", "--dry-run"]) == 2
+    assert run_cli(*common, "--input", "x", "--output", "y", "--checkpoint", "c", "--dry-run") == 2
     assert "--checkpoint applies to --stream only" in capsys.readouterr().err
-    assert main([*common, "--input", "rate", "--output", "y", "--stream", "--reload-every", "5", "--dry-run"]) == 0
-    assert "jobs/stream_score.py" in capsys.readouterr().out
-    assert main([*common, "--input", "x", "--output", "y", "--stream", "--input-format", "csv", "--dry-run"]) == 2
+    assert run_cli(*common, "--input", "rate", "--output", "y", "--stream", "--reload-every", "5", "--dry-run") == 0
+    command = capsys.readouterr().out
+    assert "jobs/stream_score.py" in command and _spec(command)["reload_every"] == 5
+    assert run_cli(*common, "--input", "x", "--output", "y", "--stream", "--input-format", "csv", "--dry-run") == 2
     assert "--input-format csv cannot be streamed" in capsys.readouterr().err
-    assert main([*common, "--input", "x", "--output", "y", "--columns", "f1,f0", "--dry-run"]) == 0
-    assert "--columns f1,f0" in capsys.readouterr().out
-    with pytest.raises(SystemExit):
-        main([*common, "--input", "x", "--output", "y", "--columns", "f1,,f0", "--dry-run"])
+    assert run_cli(*common, "--input", "x", "--output", "y", "--columns", "f1,f0", "--dry-run") == 0
+    assert _spec(capsys.readouterr().out)["columns"] == ["f1", "f0"]
+    assert run_cli(*common, "--input", "x", "--output", "y", "--columns", "f1,,f0", "--dry-run") == 2
     assert "has an empty column name" in capsys.readouterr().err
+    assert run_cli(*common, "--input", "x", "--output", "y", "--conf", "novalue", "--dry-run") == 2
+    assert "--conf 'novalue' must be KEY=VALUE" in capsys.readouterr().err
 
 
 def test_batch_job_binds_a_tensor_signature_by_columns(spark, tmp_path, tracking_uri):
@@ -98,6 +109,7 @@ def test_batch_job_binds_a_tensor_signature_by_columns(spark, tmp_path, tracking
 
     from sparkml_ops.errors import BadInput
     from sparkml_ops.models import batch_job
+    from sparkml_ops.models.jobio import ScoreSpec
 
     X = features(200)
     model = LogisticRegression().fit(X.to_numpy(), labels(X))
@@ -106,11 +118,10 @@ def test_batch_job_binds_a_tensor_signature_by_columns(spark, tmp_path, tracking
                                         serialization_format="cloudpickle", pip_requirements=SKLEARN_REQS)
     source = tmp_path / "in.parquet"
     X.assign(id=np.arange(len(X))).to_parquet(source)
-    common = ["--model", info.model_uri, "--input", str(source), "--output", str(tmp_path / "out"),
-              "--format", "parquet"]
+    spec = ScoreSpec(model=info.model_uri, input=str(source), output=str(tmp_path / "out"), format="parquet")
     with pytest.raises(BadInput, match="unnamed tensor of 4"):
-        batch_job.run(spark, batch_job.parse_args(common))
-    batch_job.run(spark, batch_job.parse_args([*common, "--columns", ",".join(FEATURES)]))
+        batch_job.run(spark, spec)
+    batch_job.run(spark, replace(spec, columns=tuple(FEATURES)))
     out = pd.read_parquet(tmp_path / "out").sort_values("id")
     np.testing.assert_array_equal(out.prediction.to_numpy(), model.predict(X.to_numpy()))
     assert set(out.model_id) == {info.model_id}
@@ -179,6 +190,7 @@ def _wait_for(predicate, what: str, proc: subprocess.Popen, log: Path, timeout: 
 def test_stream_job_exactly_once_across_kill_with_model_reload(tmp_path, tracking_uri):
     import mlflow
 
+    from sparkml_ops.models.jobio import ScoreSpec
     from sparkml_ops.models.jobs import prepare_job, start_job
 
     with mlflow.start_run():
@@ -188,10 +200,10 @@ def test_stream_job_exactly_once_across_kill_with_model_reload(tmp_path, trackin
     source.mkdir()
     for i in range(2):
         _write_file(source, i)
-    args = ["--model", "models:/scorer/latest", "--input", str(source), "--input-format", "parquet",
-            "--output", str(output), "--max-files-per-trigger", "1", "--trigger-seconds", "0.5",
-            "--reload-every", "1"]
-    job = prepare_job("stream", args, model="models:/scorer/latest", tracking_uri=tracking_uri)
+    spec = ScoreSpec(model="models:/scorer/latest", input=str(source), input_format="parquet", output=str(output),
+                     stream=True, max_files_per_trigger=1, trigger_seconds=0.5, reload_every=1,
+                     tracking_uri=tracking_uri)
+    job = prepare_job(spec)
     log = tmp_path / "stream-1.log"
     with open(log, "w") as sink:
         proc = start_job(job, stdout=sink, stderr=subprocess.STDOUT)
@@ -210,8 +222,7 @@ def test_stream_job_exactly_once_across_kill_with_model_reload(tmp_path, trackin
         proc.wait(30)
     for i in range(4, 6):
         _write_file(source, i)
-    restart = prepare_job("stream", [*args, "--available-now"], model="models:/scorer/latest",
-                          tracking_uri=tracking_uri)
+    restart = prepare_job(replace(spec, available_now=True))
     log2 = tmp_path / "stream-2.log"
     with open(log2, "w") as sink:
         proc2 = start_job(restart, stdout=sink, stderr=subprocess.STDOUT)

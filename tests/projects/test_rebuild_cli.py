@@ -2,26 +2,17 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
 
-from sparkml_ops.errors import BadInput
 from sparkml_ops.projects import rebuild, run
-from sparkml_ops.projects.commands import register
+from tests.cli_run import run_cli
 from tests.projects.conftest import git, write_project
 
 pytestmark = pytest.mark.slow
-
-
-def cli(*argv: str) -> tuple[int, dict]:
-    parser = argparse.ArgumentParser()
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(list(argv))
-    return args.func(args), args
 
 
 def last_json(capsys) -> dict:
@@ -30,10 +21,10 @@ def last_json(capsys) -> dict:
 
 def test_cli_run_git_versions_and_rebuild(tracking_uri, root: Path, git_repo, capsys):
     url, commits = git_repo
-    code, _ = cli("run", f"{url}#proj", "-v", "v1", "-P", "scale=3", "--env-manager", "local", "--root", str(root))
+    code = run_cli("run", f"{url}#proj", "-v", "v1", "-P", "scale=3", "--env-manager", "local", "--root", str(root))
     old = last_json(capsys)
     assert code == 0 and old["status"] == "FINISHED"
-    code, _ = cli("run", f"{url}#proj", "-P", "scale=3", "--env-manager", "local", "--root", str(root))
+    code = run_cli("run", f"{url}#proj", "-P", "scale=3", "--env-manager", "local", "--root", str(root))
     new = last_json(capsys)
     client = MlflowClient()
     old_run, new_run = client.get_run(old["run_id"]), client.get_run(new["run_id"])
@@ -43,7 +34,7 @@ def test_cli_run_git_versions_and_rebuild(tracking_uri, root: Path, git_repo, ca
     assert new_run.data.tags["mlflow.source.git.commit"] == commits[1]
     assert old_run.data.params == {"scale": "3"}
 
-    code, _ = cli("rebuild", old["run_id"], "--root", str(root))
+    code = run_cli("rebuild", old["run_id"], "--root", str(root))
     result = last_json(capsys)
     assert code == 0 and result["metrics_match"] and result["status"] == "FINISHED"
     again = client.get_run(result["run_id"])
@@ -52,8 +43,8 @@ def test_cli_run_git_versions_and_rebuild(tracking_uri, root: Path, git_repo, ca
     assert again.data.metrics == {"value": 3.0}
 
     runs_before = len(client.search_runs(["0"]))
-    with pytest.raises(BadInput, match="parameter 'scale' must be a float, got 'fast'"):
-        cli("run", f"{url}#proj", "-P", "scale=fast", "--env-manager", "local", "--root", str(root))
+    assert run_cli("run", f"{url}#proj", "-P", "scale=fast", "--env-manager", "local", "--root", str(root)) == 2
+    assert "parameter 'scale' must be a float, got 'fast'" in capsys.readouterr().err
     assert len(client.search_runs(["0"])) == runs_before  # nothing ran, nothing was recorded
 
 

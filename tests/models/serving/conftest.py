@@ -51,10 +51,10 @@ class Server:
 
 
 def start_server(model: str, root: str, log_dir: Path, *extra: str, timeout: float = 120) -> Server:
-    """``python -m sparkml_ops.models.serving`` on a free 127.0.0.1 port; returns once /ping answers."""
+    """``python -m sparkml_ops.cli models serve`` on a free 127.0.0.1 port; returns once /ping answers."""
     port = free_port()
     log = log_dir / f"server-{port}.log"
-    cmd = [sys.executable, "-m", "sparkml_ops.models.serving", "-m", model, "--root", root,
+    cmd = [sys.executable, "-m", "sparkml_ops.cli", "models", "serve", "-m", model, "--root", root,
            "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", *extra]
     with log.open("wb") as handle:
         proc = subprocess.Popen(cmd, stdout=handle, stderr=subprocess.STDOUT, env=dict(os.environ))

@@ -43,7 +43,7 @@ def test_bad_model_uri_fails_the_command_with_a_clear_message(tracking_uri, tmp_
     import subprocess
     import sys
 
-    done = subprocess.run([sys.executable, "-m", "sparkml_ops.models.serving", "-m", str(tmp_path / "missing"),
+    done = subprocess.run([sys.executable, "-m", "sparkml_ops.cli", "models", "serve", "-m", str(tmp_path / "missing"),
                            "--root", tracking_uri, "--port", "0"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
     assert "missing" in done.stderr and "MLmodel" in done.stderr, done.stderr[-2000:]

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import io
 
+import click
 import numpy as np
 import pyarrow as pa
 import pytest
 from mlflow.types import ColSpec, Schema, TensorSpec
 
 from sparkml_ops.models.serving.batcher import MicroBatcher
-from sparkml_ops.models.serving.commands import register
 from sparkml_ops.models.serving.http_errors import PayloadError, UnsupportedMediaType
 from sparkml_ops.models.serving.payload import content_kind, decode_json, json_to_matrix, table_to_matrix
 from sparkml_ops.models.serving.settings import ServeConfig
@@ -157,16 +156,16 @@ def test_batcher_close_answers_queued_requests():
     assert asyncio.run(asyncio.wait_for(scenario(), 3)).tolist() == [2.0, 2.0, 2.0]
 
 
-def test_cli_registers_models_serve():
-    parser = argparse.ArgumentParser(prog="sparkml-ops")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["models", "serve", "-m", "models:/m-1", "--port", "6001", "--workers", "2",
-                              "--max-wait-ms", "2"])
-    assert (args.model, args.host, args.port, args.workers, args.max_wait_ms) == ("models:/m-1", "127.0.0.1",
-                                                                                 6001, 2, 2.0)
-    assert callable(args.func)
-    with pytest.raises(SystemExit):
-        parser.parse_args(["models", "serve"])  # -m is required
+def test_cli_parses_models_serve():
+    from sparkml_ops.cli.models import serve
+
+    params = serve.make_context("serve", ["-m", "models:/m-1", "--port", "6001", "--workers", "2",
+                                          "--max-wait-ms", "2"]).params
+    assert (params["model"], params["host"], params["port"], params["workers"], params["max_wait_ms"]) == (
+        "models:/m-1", "127.0.0.1", 6001, 2, 2.0)
+    with pytest.raises(click.MissingParameter) as missing:
+        serve.make_context("serve", [])  # -m is required
+    assert missing.value.format_message() == "Missing option '--model' / '-m'."
 
 
 def test_serve_config_validates_and_travels_as_json(monkeypatch):

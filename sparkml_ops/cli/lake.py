@@ -1,0 +1,56 @@
+"""``sparkml-ops info|maintain|recover``: the tables of a tracking root."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from sparkml_ops.cli.options import root_option
+
+
+def _open_store(root: str | None):  # noqa: ANN202 - the store type would import mlflow
+    from sparkml_ops import config
+    from sparkml_ops.tracking.store import DeltaTrackingStore
+
+    return DeltaTrackingStore(config.tracking_uri(root))
+
+
+@click.command()
+@root_option
+@click.option("--no-vacuum", is_flag=True, help="keep unreferenced files (full time travel)")
+@click.option("--retention-hours", type=click.IntRange(min=0), default=168, show_default=True,
+              help="vacuum files older than this")
+def maintain(root: str | None, no_vacuum: bool, retention_hours: int) -> None:
+    """Compact, checkpoint and vacuum every table of a root."""
+    from sparkml_ops.lake.maintenance import maintain as maintain_tables
+
+    store = _open_store(root)
+    store.flush()
+    for report in maintain_tables(store.location, vacuum=not no_vacuum, retention_hours=retention_hours):
+        click.echo(json.dumps(report.as_dict()))
+
+
+@click.command()
+@root_option
+def recover(root: str | None) -> None:
+    """Replay write-ahead logs left by killed processes."""
+    from sparkml_ops import config
+    from sparkml_ops.lake import Lake, parse_root
+
+    location = parse_root(config.tracking_uri(root), config.resolve("storage_options"))
+    lake = Lake.open(location)  # opening replays dead writers' logs
+    click.echo(json.dumps({"root": location.uri, "replayed_rows": lake.recovered_on_open + lake.recover()}))
+
+
+@click.command()
+@root_option
+def info(root: str | None) -> None:
+    """Show each table's version, file count and row count."""
+    store = _open_store(root)
+    out: dict = {"root": store.location.uri, "tables": {}}
+    for name, snapshot in store.lake.snapshots.items():
+        snapshot.refresh()
+        out["tables"][name] = {"version": snapshot.version, "files": snapshot.file_count,
+                               "rows": snapshot.table().num_rows}
+    click.echo(json.dumps(out, indent=2))
