@@ -15,13 +15,13 @@ from collections.abc import AsyncIterable
 from typing import BinaryIO
 
 from mlflow.entities.file_info import FileInfo
-from mlflow.store.artifact.artifact_repo import ArtifactRepository, StreamUploadMixin
+from mlflow.store.artifact.artifact_repo import ArtifactRepository
 from mlflow.utils.file_utils import create_tmp_dir
-from mlflow.utils.uri import validate_path_within_directory
 
 from sparkml_ops.errors import BadInput, NotFound
 from sparkml_ops.lake.blobs import BlobStore, Source, check_path
 from sparkml_ops.lake.blobs.paths import join
+from sparkml_ops.tracking.compat import StreamUploadMixin, validate_path_within_directory
 from sparkml_ops.tracking.artifact_uri import NAMESPACE, parse_artifact_uri
 
 

@@ -22,10 +22,9 @@ import pyarrow.compute as pc
 from mlflow.entities.dataset_summary import _DatasetSummary
 from mlflow.store.entities.paged_list import PagedList
 from mlflow.store.tracking.abstract_store import AbstractStore
-from mlflow.store.tracking.gateway.abstract_mixin import GatewayStoreMixin
-from mlflow.store.tracking.mcp_server_registry.abstract_mixin import MCPServerRegistryMixin
 
 from sparkml_ops.errors import NotFound, NotSupported
+from sparkml_ops.tracking.compat import store_interfaces
 
 UNSUPPORTED_MESSAGE = (
     "'{name}' (MLflow GenAI: traces, assessments, scorers, evaluation datasets, review queues, "
@@ -144,7 +143,7 @@ _SERVER_ONLY = {"deprecated_start_trace_v2", "deprecated_end_trace_v2"}
 
 def unsupported_names() -> list[str]:
     """Every GenAI write of MLflow's store interface (this MLflow version): refused clearly."""
-    names = {n for cls in (GatewayStoreMixin, MCPServerRegistryMixin)
+    names = {n for cls in store_interfaces()
              for n, f in vars(cls).items() if inspect.isfunction(f) and not n.startswith("_")}
     names |= {n for n, f in vars(AbstractStore).items()
               if inspect.isfunction(f) and not n.startswith("_") and _is_genai(n)}
