@@ -21,8 +21,8 @@ from mlflow.utils.file_utils import create_tmp_dir
 from sparkml_ops.errors import BadInput, NotFound
 from sparkml_ops.lake.blobs import BlobStore, Source, check_path
 from sparkml_ops.lake.blobs.paths import join
-from sparkml_ops.tracking.compat import StreamUploadMixin, validate_path_within_directory
 from sparkml_ops.tracking.artifact_uri import NAMESPACE, parse_artifact_uri
+from sparkml_ops.tracking.compat import StreamUploadMixin, validate_path_within_directory
 
 
 class DeltaArtifactRepository(ArtifactRepository, StreamUploadMixin):

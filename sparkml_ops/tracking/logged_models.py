@@ -15,8 +15,13 @@ from mlflow.utils.search_utils import SearchLoggedModelsUtils
 from mlflow.utils.uri import append_to_uri_path
 from mlflow.utils.validation import _validate_logged_model_name, _validate_param, _validate_tag
 
-from sparkml_ops.errors import BadInput, InvalidState, NotFound
+from sparkml_ops.errors import BadInput, NotFound
 from sparkml_ops.tracking import entities
+
+
+def inactive_experiment_message(experiment_id: str, stage: str) -> str:
+    """MLflow's SQL store's wording, which tools match, for a write into a deleted experiment."""
+    return f"The experiment {experiment_id} must be in the 'active' state. Current state is {stage}."
 
 SEARCH_LOGGED_MODEL_MAX_RESULTS_DEFAULT = 100
 
@@ -32,7 +37,7 @@ class LoggedModelsMixin:
         _validate_logged_model_name(name)
         experiment = self.get_experiment(experiment_id)  # type: ignore[attr-defined]
         if experiment.lifecycle_stage != LifecycleStage.ACTIVE:
-            raise InvalidState(f"Could not create model under non-active experiment with ID {experiment_id}.")
+            raise BadInput(inactive_experiment_message(experiment_id, experiment.lifecycle_stage))
         for tag in tags or []:
             _validate_tag(tag.key, tag.value)
         for param in params or []:
@@ -83,8 +88,9 @@ class LoggedModelsMixin:
     def get_logged_model(self, model_id: str, allow_deleted: bool = False) -> LoggedModel:
         return self._model_entity(self._model_row(model_id, allow_deleted))
 
+    # Updates, tags and params reach a deleted model too, as in MLflow's SQL store.
     def _update_model(self, model_id: str, **changes: Any) -> None:
-        row = self._model_row(model_id)
+        row = self._model_row(model_id, allow_deleted=True)
         row.update(changes, last_updated_timestamp=int(time.time() * 1000))
         self.lake.append("logged_models", entities.columns([row]))
 
@@ -92,19 +98,19 @@ class LoggedModelsMixin:
         if not isinstance(status, LoggedModelStatus):
             raise BadInput(f"status must be a LoggedModelStatus, got {status!r}")
         self._update_model(model_id, status=str(status))
-        return self.get_logged_model(model_id)
+        return self.get_logged_model(model_id, allow_deleted=True)
 
     def delete_logged_model(self, model_id: str) -> None:
         self._update_model(model_id, lifecycle_stage=LifecycleStage.DELETED)
 
     def set_logged_model_tags(self, model_id: str, tags) -> None:
-        self._model_row(model_id)
+        self._model_row(model_id, allow_deleted=True)
         for tag in tags:
             _validate_tag(tag.key, tag.value)
         self._append_model_tags(model_id, {t.key: str(t.value) for t in tags})
 
     def delete_logged_model_tag(self, model_id: str, key: str) -> None:
-        model = self.get_logged_model(model_id)
+        model = self.get_logged_model(model_id, allow_deleted=True)
         if key not in model.tags:
             raise NotFound(f"No tag with key {key!r} found for model with ID {model_id!r}.")
         self.lake.append("logged_model_tags", {"model_id": [model_id], "key": [key], "value": [None],

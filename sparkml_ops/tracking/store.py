@@ -60,7 +60,7 @@ from sparkml_ops.tracking import artifact_plugin, entities, search
 from sparkml_ops.tracking.artifact_uri import default_artifact_root
 from sparkml_ops.tracking.genai import GenAIMixin
 from sparkml_ops.tracking.history import MetricSamplingMixin
-from sparkml_ops.tracking.logged_models import LoggedModelsMixin
+from sparkml_ops.tracking.logged_models import LoggedModelsMixin, inactive_experiment_message
 from sparkml_ops.tracking.state import (
     INPUT_KEYS,
     TrackingState,
@@ -186,7 +186,7 @@ class DeltaTrackingStore(LoggedModelsMixin, MetricSamplingMixin, GenAIMixin, Abs
             raise BadInput("Cannot delete the default experiment '0'.")
         experiment = self.get_experiment(experiment_id)
         if experiment.lifecycle_stage == LifecycleStage.DELETED:  # MLflow's stores: not found
-            raise NotFound(f"No active experiment with id={experiment_id} exists (it is already deleted).")
+            raise NotFound(f"No Experiment with id={experiment_id} exists")
         self._update_experiment(experiment_id, lifecycle_stage=LifecycleStage.DELETED)
         runs = self.state.runs()
         mine = runs.filter(pc.and_(pc.equal(runs.column("experiment_id"), str(experiment_id)),
@@ -197,7 +197,7 @@ class DeltaTrackingStore(LoggedModelsMixin, MetricSamplingMixin, GenAIMixin, Abs
     def restore_experiment(self, experiment_id):
         experiment = self.get_experiment(experiment_id)
         if experiment.lifecycle_stage != LifecycleStage.DELETED:  # MLflow's stores: not found
-            raise NotFound(f"No deleted experiment with id={experiment_id} exists (it is active).")
+            raise NotFound(f"No Experiment with id={experiment_id} exists")
         clash = self._experiment_row_by_name(experiment.name)
         if clash and clash["experiment_id"] != str(experiment_id):
             raise AlreadyExists(f"Cannot restore: an experiment named '{experiment.name}' exists.")
@@ -212,7 +212,7 @@ class DeltaTrackingStore(LoggedModelsMixin, MetricSamplingMixin, GenAIMixin, Abs
         _validate_experiment_name(new_name)
         experiment = self.get_experiment(experiment_id)
         if experiment.lifecycle_stage != LifecycleStage.ACTIVE:
-            raise InvalidState(f"Cannot rename non-active experiment {experiment_id}.")
+            raise InvalidState("Cannot rename a non-active experiment.")
         clash = self._experiment_row_by_name(new_name)
         if clash and clash["experiment_id"] != str(experiment_id):
             raise AlreadyExists(f"Experiment(name={new_name}) already exists.")
@@ -222,14 +222,14 @@ class DeltaTrackingStore(LoggedModelsMixin, MetricSamplingMixin, GenAIMixin, Abs
         _validate_experiment_tag(tag.key, tag.value)
         experiment = self.get_experiment(experiment_id)
         if experiment.lifecycle_stage != LifecycleStage.ACTIVE:
-            raise BadInput(f"The experiment {experiment_id} must be in the 'active' lifecycle_stage to set tags")
+            raise BadInput(inactive_experiment_message(experiment_id, experiment.lifecycle_stage))
         self.lake.append("experiment_tags", entities.columns(
             [{"experiment_id": str(experiment_id), "key": tag.key, "value": str(tag.value), "deleted": False}]))
 
     def delete_experiment_tag(self, experiment_id, key):
         experiment = self.get_experiment(experiment_id)
         if experiment.lifecycle_stage != LifecycleStage.ACTIVE:
-            raise BadInput(f"The experiment {experiment_id} must be in the 'active' lifecycle_stage to delete tags")
+            raise BadInput(inactive_experiment_message(experiment_id, experiment.lifecycle_stage))
         if key not in experiment.tags:
             raise NotFound(f"No tag with name: {key} in experiment with id {experiment_id}")
         self.lake.append("experiment_tags", entities.columns(
@@ -289,7 +289,7 @@ class DeltaTrackingStore(LoggedModelsMixin, MetricSamplingMixin, GenAIMixin, Abs
                 f"Could not create run under experiment with ID {experiment_id} - no such experiment exists."
             )
         if experiment["lifecycle_stage"] != LifecycleStage.ACTIVE:
-            raise InvalidState(f"Could not create run under non-active experiment with ID {experiment_id}.")
+            raise BadInput(inactive_experiment_message(experiment_id, experiment["lifecycle_stage"]))
         tags = list(tags or [])
         for tag in tags:
             _validate_tag(tag.key, tag.value)
