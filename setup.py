@@ -38,10 +38,13 @@ setup(
                  "matplotlib>=3.8", "pillow>=10", "httpx>=0.27,<1",
                  "mlflow>=3.6,<3.18", "sqlalchemy>=2", "alembic", "psutil", "Flask-WTF>=1.2,<2",
                  "hypothesis>=6.100",
-                 "playwright>=1.45,<2"],  # browser tests drive Debian's chromium (.ci/run installs it)
+                 "playwright>=1.45,<2",  # browser tests drive Debian's chromium (.ci/run installs it)
+                 "ipykernel>=6.29", "nbclient>=0.10", "nbformat>=5.9", "nbconvert>=7.16"],
         # `sparkml-ops server|ui`: MLflow's tracking server and web UI (same version as mlflow-skinny);
         # Flask-WTF for --auth (MLflow's basic-auth app)
         "server": ["mlflow>=3.6,<3.18", "Flask-WTF>=1.2,<2"],
+        # notebook logging: %load_ext sparkml_ops, snapshots as ipynb + HTML, plot_metrics
+        "notebook": ["ipykernel>=6.29", "nbclient>=0.10", "nbformat>=5.9", "nbconvert>=7.16", "matplotlib>=3.8"],
         # MLflow's own stores, as the reference in bench/ (same version as mlflow-skinny)
         "bench": ["mlflow>=3.6,<3.18", "sqlalchemy>=2", "alembic", "psutil"],
     },

@@ -73,6 +73,15 @@ SETTINGS: dict[str, Setting] = {
                 "JSON object passed to delta-rs for object-store roots (credentials, region)."),
         Setting("env_cache_dir", "SPARKML_OPS_ENV_CACHE", "~/.cache/sparkml_ops/envs", str,
                 "Where packed Python environments are cached by content hash (when no cache dir is given)."),
+        Setting("notebook_autolog", "SPARKML_OPS_NOTEBOOK_AUTOLOG", True, _parse_bool,
+                "Turn on mlflow.autolog() in notebooks (sklearn, Spark ML, ... when installed)."),
+        Setting("notebook_snapshot_max_bytes", "SPARKML_OPS_NOTEBOOK_SNAPSHOT_MAX_BYTES", 20_000_000,
+                _parse_positive_int,
+                "Cap on a notebook snapshot's outputs; larger outputs are replaced by a truncation marker."),
+        Setting("notebook_path", "SPARKML_OPS_NOTEBOOK_PATH", "", str,
+                "Path of the running notebook when the kernel cannot tell (nbclient, papermill runs)."),
+        Setting("server_url", "SPARKML_OPS_SERVER_URL", "", str,
+                "Base URL of a tracking server UI; notebook displays link runs to their page there."),
     )
 }
 
