@@ -2,12 +2,13 @@
 
 Accepted: a local directory holding ``MLmodel``; a bare run id (the run's one logged model);
 ``runs:/<run_id>/<path>``; ``models:/<model_id>`` (an MLflow 3 logged model, immutable);
-``models:/<name>/latest`` (this store has no model registry, so it means the newest logged
-model called ``<name>``: the URI a stream re-resolves to pick up new models); any other URI
-MLflow can download. Immutable downloads are cached per process, so re-resolving an
-unchanged ``models:/<name>/latest`` costs one search, not a download.
+registry URIs ``models:/<name>/<version>``, ``models:/<name>@<alias>``, ``models:/<name>/latest``
+and ``models:/<name>/<stage>``, resolved through the model registry (the root's own, or the
+registry URI MLflow is configured with) to one registered version; ``logged-model:/<name>/latest``
+(the newest READY logged model called ``<name>``, for models that were never registered); any
+other URI MLflow can download. Immutable downloads (logged models and registered versions) are
+cached per process, so re-resolving an alias that has not moved costs one registry lookup.
 """
-
 from __future__ import annotations
 
 import hashlib
@@ -19,14 +20,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sparkml_ops.errors import BadInput, NotFound, NotSupported
+from sparkml_ops.errors import BadInput, NotFound
 
 _RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 _MODEL_ID = re.compile(r"^m-[0-9a-f]{32}$")
-_LATEST = re.compile(r"^models:/(?P<name>[^/@]+)(?:/latest|@latest)/?$")
+_NEWEST_LOGGED = re.compile(r"^logged-model:/(?P<name>[^/@]+)/latest/?$")
 
 _downloads: dict[str, str] = {}  # immutable source URI -> local directory
 _digests: dict[str, str] = {}  # path of a cached immutable download -> its content hash
+_metas: dict[str, Any] = {}  # path of a cached immutable download -> its parsed MLmodel
+_registered_sources: set[str] = set()  # download URIs of registered versions (immutable)
 _lock = threading.Lock()
 
 
@@ -41,11 +44,15 @@ class ResolvedModel:
     model_id: str | None
     digest: str  # content hash of the directory: the key of every per-worker cache
     meta: Any = field(default=None, compare=False, repr=False)  # mlflow.models.Model
+    registered_name: str | None = None  # set when resolved through the model registry
+    registered_version: int | None = None
 
     @property
     def label(self) -> str:
         """How messages name this model."""
-        ids = ", ".join(f"{k} {v}" for k, v in (("model", self.model_id), ("run", self.run_id)) if v)
+        version = f"{self.registered_name} v{self.registered_version}" if self.registered_version else None
+        ids = ", ".join(f"{k} {v}" for k, v in (("version", version), ("model", self.model_id),
+                                                ("run", self.run_id)) if v)
         return f"{self.uri}" + (f" ({ids})" if ids else "")
 
 
@@ -84,7 +91,7 @@ def _run_model_uri(run_id: str) -> str:
     return f"runs:/{run_id}/model"
 
 
-def latest_model_uri(name: str) -> str:
+def newest_logged_model_uri(name: str) -> str:
     """``models:/<model_id>`` of the newest READY logged model called ``name`` in any experiment.
 
     A model being logged exists (PENDING) before its files are uploaded; it is skipped until
@@ -104,31 +111,63 @@ def latest_model_uri(name: str) -> str:
             order_by=[{"field_name": "creation_timestamp", "ascending": False}], max_results=1)
         if found:
             return f"models:/{found[0].model_id}"
-    raise NotFound(f"no finished logged model is named {name!r} (models:/{name}/latest means the newest "
-                   "READY logged model with that name; this store has no model registry)")
+    raise NotFound(f"no finished logged model is named {name!r} (logged-model:/{name}/latest means the newest "
+                   "READY logged model with that name; registered models are models:/<name>/<version|latest>)")
+
+
+@dataclass(frozen=True)
+class RegisteredVersion:
+    """A registry URI pinned to one version: what to download and which version it is."""
+
+    name: str
+    version: int
+    source_uri: str
+
+
+def registered_version(uri: str) -> RegisteredVersion:
+    """Resolve ``models:/<name>/<version|stage|latest>`` or ``models:/<name>@<alias>`` in the registry."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.store.artifact.utils.models import get_model_name_and_version
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient()
+    try:
+        name, version = get_model_name_and_version(client, uri)
+        mv = client.get_model_version(name, version)
+        source = f"models:/{mv.model_id}" if mv.model_id else client.get_model_version_download_uri(name, version)
+    except MlflowException as exc:
+        raise NotFound(f"model {uri!r} is not in the model registry ({exc.message})") from exc
+    with _lock:
+        _registered_sources.add(source)
+    return RegisteredVersion(name, int(version), source)
+
+
+def _is_registry_uri(uri: str) -> bool:
+    if not uri.startswith("models:/"):
+        return False
+    rest = uri[len("models:/"):].strip("/")
+    return "/" in rest or "@" in rest or not _MODEL_ID.match(rest)
 
 
 def _source_for(uri: str) -> str:
-    """The URI to download for ``uri`` (after run-id and ``latest`` resolution)."""
+    """The URI to download for ``uri`` (after run-id and newest-logged resolution)."""
     if _RUN_ID.match(uri):
         return _run_model_uri(uri)
-    latest = _LATEST.match(uri)
-    if latest and not _MODEL_ID.match(latest.group("name")):
-        return latest_model_uri(latest.group("name"))
-    if uri.startswith("models:/"):
-        rest = uri[len("models:/"):].strip("/")
-        if not _MODEL_ID.match(rest.split("/")[0]):
-            raise NotSupported(
-                f"model URI {uri!r} names a registered model, and this store has no model registry: "
-                "use models:/<model_id> (e.g. models:/m-0123...) or models:/<name>/latest "
-                "(the newest logged model called <name>)")
+    newest = _NEWEST_LOGGED.match(uri)
+    if newest:
+        return newest_logged_model_uri(newest.group("name"))
+    if uri.startswith("logged-model:"):
+        raise BadInput(f"model URI {uri!r} must be logged-model:/<name>/latest")
     if "://" not in uri and ":/" not in uri:
         raise BadInput(f"model {uri!r} is neither a directory with an MLmodel file, a run id, "
-                       "runs:/<run_id>/<path>, models:/<model_id> nor models:/<name>/latest")
+                       "runs:/<run_id>/<path>, models:/<model_id>, models:/<name>/<version>, models:/<name>@<alias>, "
+                       "models:/<name>/latest nor logged-model:/<name>/latest")
     return uri
 
 
 def _immutable(source_uri: str) -> bool:
+    if source_uri in _registered_sources:
+        return True
     return source_uri.startswith("models:/") and bool(_MODEL_ID.match(source_uri[len("models:/"):].strip("/")))
 
 
@@ -162,19 +201,38 @@ def resolve_model(model: str | os.PathLike[str]) -> ResolvedModel:
     if not uri:
         raise BadInput("model URI is empty: pass runs:/..., models:/..., a run id or a path")
     local = Path(uri[len("file://"):] if uri.startswith("file://") else uri).expanduser()
+    pinned: RegisteredVersion | None = None
     if uri.startswith("file://") or ("://" not in uri and ":/" not in uri and local.exists()):
         if not (local / "MLmodel").is_file():
             raise BadInput(f"model path {str(local)!r} is not a directory with an MLmodel file")
         source, path = str(local.resolve()), str(local.resolve())
+    elif _is_registry_uri(uri):
+        pinned = registered_version(uri)
+        source, path = pinned.source_uri, _download(pinned.source_uri, uri)
     else:
         source = _source_for(uri)
         path = _download(source, uri)
-    meta = _load_meta(Path(path))
+    meta = _meta_of(source, path)
     model_id = getattr(meta, "model_id", None)
     if not model_id and source.startswith("models:/"):
         model_id = source[len("models:/"):].strip("/").split("/")[0]
     return ResolvedModel(uri=uri, source_uri=source, path=path, run_id=meta.run_id, model_id=model_id,
-                         digest=_digest(source, path), meta=meta)
+                         digest=_digest(source, path), meta=meta,
+                         registered_name=pinned.name if pinned else None,
+                         registered_version=pinned.version if pinned else None)
+
+
+def _meta_of(source_uri: str, path: str) -> Any:
+    """The parsed MLmodel, parsed once per immutable download (warm alias resolution stays cheap)."""
+    if not _immutable(source_uri):
+        return _load_meta(Path(path))
+    with _lock:
+        known = _metas.get(path)
+    if known is None:
+        known = _load_meta(Path(path))
+        with _lock:
+            _metas[path] = known
+    return known
 
 
 def _digest(source_uri: str, path: str) -> str:

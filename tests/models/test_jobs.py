@@ -200,7 +200,7 @@ def test_stream_job_exactly_once_across_kill_with_model_reload(tmp_path, trackin
     source.mkdir()
     for i in range(2):
         _write_file(source, i)
-    spec = ScoreSpec(model="models:/scorer/latest", input=str(source), input_format="parquet", output=str(output),
+    spec = ScoreSpec(model="logged-model:/scorer/latest", input=str(source), input_format="parquet", output=str(output),
                      stream=True, max_files_per_trigger=1, trigger_seconds=0.5, reload_every=1,
                      tracking_uri=tracking_uri)
     job = prepare_job(spec)
@@ -236,4 +236,4 @@ def test_stream_job_exactly_once_across_kill_with_model_reload(tmp_path, trackin
     merged = table.merge(inputs[["id", "f0"]], on="id", suffixes=("", "_in"))
     offset = np.where(merged.model_id == second.model_id, 1000.0, 0.0)
     np.testing.assert_allclose(merged.prediction.to_numpy(), merged.f0_in.to_numpy() + offset)
-    assert set(table.model_uri) == {"models:/scorer/latest"}
+    assert set(table.model_uri) == {"logged-model:/scorer/latest"}

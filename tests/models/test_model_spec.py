@@ -7,7 +7,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from sparkml_ops.errors import BadInput, NotFound, NotSupported
+from sparkml_ops.errors import BadInput, NotFound
 from sparkml_ops.models import resolve_model, spec
 from sparkml_ops.models.arrow_io import to_arrow, to_matrix
 from tests.models import pyfunc_models
@@ -27,11 +27,11 @@ def test_resolve_every_model_form(lr_model, tmp_path):
     assert resolve_model(info.model_uri).path == by_uri.path  # immutable models:/ downloads are cached
     with mlflow.start_run():
         newer = pyfunc_models.log_pyfunc(pyfunc_models.EchoSum(1.0), pyfunc_models.scalar_signature(), name="model")
-    latest = resolve_model("models:/model/latest")
+    latest = resolve_model("logged-model:/model/latest")
     assert latest.model_id == newer.model_id and latest.source_uri == f"models:/{newer.model_id}"
     experiment_id = mlflow.get_experiment_by_name("Default").experiment_id
     pending = mlflow.MlflowClient().create_logged_model(experiment_id, name="model")  # being logged, no files yet
-    assert resolve_model("models:/model/latest").model_id == newer.model_id != pending.model_id
+    assert resolve_model("logged-model:/model/latest").model_id == newer.model_id != pending.model_id
 
 
 def test_resolve_errors_name_the_value(tracking_uri, tmp_path):
@@ -44,12 +44,16 @@ def test_resolve_errors_name_the_value(tracking_uri, tmp_path):
         resolve_model(str(tmp_path / "plain"))
     with pytest.raises(NotFound, match="no such run"):
         resolve_model("0" * 32)
-    with pytest.raises(NotSupported, match="no model registry"):
+    with pytest.raises(NotFound, match="not in the model registry"):
         resolve_model("models:/churn/3")
-    with pytest.raises(NotFound, match="no finished logged model is named 'churn'"):
+    with pytest.raises(NotFound, match="not in the model registry"):
         resolve_model("models:/churn/latest")
+    with pytest.raises(NotFound, match="no finished logged model is named 'churn'"):
+        resolve_model("logged-model:/churn/latest")
     with pytest.raises(BadInput, match="quotes"):
-        resolve_model("models:/it's/latest")
+        resolve_model("logged-model:/it's/latest")
+    with pytest.raises(BadInput, match="logged-model:/<name>/latest"):
+        resolve_model("logged-model:/churn")
 
 
 def _meta(signature):
