@@ -127,11 +127,12 @@ TABLES: dict[str, TableSpec] = {
                     ("creation_time", _i64), ("last_updated_time", _i64), ("user_id", _str),
                     ("current_stage", _str), ("source", _str), ("storage_location", _str),
                     ("run_id", _str), ("run_link", _str), ("status", _str),
-                    ("status_message", _str), ("model_id", _str), ("deleted", pa.bool_()),
-                    ("seq", _i64)),
+                    ("status_message", _str), ("model_id", _str), ("target_version", _i64),
+                    ("deleted", pa.bool_()), ("seq", _i64)),
             ("kind", "model_key", "version", "key"),
-            "model registry: registered models, versions, tags and aliases (kind says which); "
-            "seq is the Delta version of the commit that wrote the row",
+            "model registry: registered models, versions, tags and aliases (kind says which; an alias "
+            "row's key is the alias, target_version where it points); seq is the Delta version of the "
+            "commit that wrote the row",
         ),
     )
 }

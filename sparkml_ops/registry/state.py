@@ -56,7 +56,7 @@ class Snapshot:
             if row["deleted"]:
                 aliases.pop(row["key"], None)
             else:
-                aliases[row["key"]] = row["version"]
+                aliases[row["key"]] = row["target_version"]
 
 
 def _set_or_drop(tags: dict[str, str], key: str, row: dict[str, Any]) -> None:

@@ -347,7 +347,7 @@ class DeltaRegistryStore(UnsupportedRegistryMixin, AbstractStore):
             key, row = self._version_row(snap, name, version)
             now = get_current_time_millis()
             rows = [self._model_row(snap, key, last_updated_time=now), dict(row, last_updated_time=now, **_REDACTED)]
-            rows += [{"kind": ALIAS, "model_key": key, "key": a, "version": v, "deleted": True}
+            rows += [{"kind": ALIAS, "model_key": key, "key": a, "target_version": v, "deleted": True}
                      for a, v in snap.aliases.get(key, {}).items() if v == row["version"]]
             return rows, None
 
@@ -412,7 +412,7 @@ class DeltaRegistryStore(UnsupportedRegistryMixin, AbstractStore):
 
         def build(snap: Snapshot):
             key, _ = self._version_row(snap, name, number)
-            return [{"kind": ALIAS, "model_key": key, "key": alias, "version": number, "deleted": False}], None
+            return [{"kind": ALIAS, "model_key": key, "key": alias, "target_version": number, "deleted": False}], None
 
         self._change(build)
 
@@ -425,7 +425,7 @@ class DeltaRegistryStore(UnsupportedRegistryMixin, AbstractStore):
             target = snap.aliases.get(key, {}).get(alias)
             if target is None:
                 return None, None
-            return [{"kind": ALIAS, "model_key": key, "key": alias, "version": target, "deleted": True}], None
+            return [{"kind": ALIAS, "model_key": key, "key": alias, "target_version": target, "deleted": True}], None
 
         self._change(build)
 

@@ -125,8 +125,42 @@ def public_views(d: Dialect, *, inline_state: bool = False) -> dict[str, str]:
         "logged_model_tags": _select(d, s("logged_model_tags"), "logged_model_tags", live_only=True),
         "logged_model_params": _select(d, s("logged_model_params"), "logged_model_params"),
     }
+    views.update(registry_views(d, s("registry")))
     views["runs_wide"] = runs_wide_sql(d)
     return views
+
+
+def registry_views(d: Dialect, state: str) -> dict[str, str]:
+    """The model registry's views over the ``registry`` table's state: rows of one ``kind`` each,
+    named by their registered model's current name (deleted models and versions dropped)."""
+
+    def rows(kind: str, alias: str) -> str:
+        return (f"(SELECT * FROM {state} WHERE {d.q('kind')} = '{kind}' "
+                f"AND NOT coalesce({d.q('deleted')}, false)) AS {alias}")
+
+    models = rows("model", "m")
+    named = f"JOIN {models} ON m.{d.q('model_key')} = x.{d.q('model_key')}"
+    times = (f"x.{d.q('creation_time')} AS {d.q('creation_timestamp')}, "
+             f"x.{d.q('last_updated_time')} AS {d.q('last_updated_timestamp')}")
+    version_cols = ("description", "user_id", "current_stage", "source", "storage_location", "run_id",
+                    "run_link", "status", "status_message", "model_id")
+    return {
+        "registered_models": (f"SELECT x.{d.q('name')}, x.{d.q('description')}, {times} "
+                              f"FROM {rows('model', 'x')}"),
+        "model_versions": (f"SELECT m.{d.q('name')}, x.{d.q('version')}, {times}, {d.cols(version_cols, 'x.')} "
+                           f"FROM {rows('version', 'x')} {named} "
+                           f"WHERE x.{d.q('current_stage')} <> 'Deleted_Internal'"),
+        "model_aliases": (f"SELECT m.{d.q('name')}, x.{d.q('key')} AS {d.q('alias')}, "
+                          f"x.{d.q('target_version')} AS {d.q('version')} "
+                          f"FROM {rows('alias', 'x')} {named}"),
+        "registered_model_tags": (f"SELECT m.{d.q('name')}, x.{d.q('key')}, x.{d.q('value')} "
+                                  f"FROM {rows('model_tag', 'x')} {named}"),
+        "model_version_tags": (f"SELECT m.{d.q('name')}, x.{d.q('version')}, x.{d.q('key')}, x.{d.q('value')} "
+                               f"FROM {rows('version_tag', 'x')} {named} JOIN {rows('version', 'v')} "
+                               f"ON v.{d.q('model_key')} = x.{d.q('model_key')} "
+                               f"AND v.{d.q('version')} = x.{d.q('version')} "
+                               f"WHERE v.{d.q('current_stage')} <> 'Deleted_Internal'"),
+    }
 
 
 VIEW_NAMES: tuple[str, ...] = tuple(public_views(SPARK))
@@ -149,5 +183,10 @@ VIEW_DOCS: dict[str, str] = {
     "logged_models": "one row per logged model (current status)",
     "logged_model_tags": "live logged-model tags",
     "logged_model_params": "logged-model parameters",
+    "registered_models": "model registry: one row per registered model (name, description, times)",
+    "model_versions": "model registry: one row per live version (name, version, stage, source, run_id, ...)",
+    "model_aliases": "model registry: where each alias points now (name, alias, version)",
+    "registered_model_tags": "model registry: live tags of registered models",
+    "model_version_tags": "model registry: live tags of model versions",
     "runs_wide": "one row per run with experiment_name and params / metrics (latest) / tags as maps",
 }

@@ -84,8 +84,29 @@ def populate(uri: str, data_dir: Path) -> dict[str, str]:
         from sparkml_ops.lineage import log_input
 
         log_input(str(data), name="train", run_id=a)
+        _register(client, a, model.model_id)
     flush(uri)
     return ids
+
+
+def _register(client: MlflowClient, run_id: str, model_id: str) -> None:
+    """Registry corner cases: a rename, a deleted version, a moved and a deleted alias, a deleted
+    model, deleted tags; what is left is 1 model, 2 versions, 1 alias, 1 model tag, 1 version tag."""
+    client.create_registered_model("draft", tags={"team": "ads"})
+    for i in range(3):
+        client.create_model_version("draft", f"/models/{i}", run_id=run_id, tags={"i": str(i)},
+                                    model_id=model_id if i == 0 else None)
+    client.set_registered_model_alias("draft", "champion", 1)
+    client.set_registered_model_alias("draft", "champion", 3)
+    client.set_registered_model_alias("draft", "old", 2)
+    client.delete_model_version("draft", 2)  # takes alias 'old' with it
+    client.delete_model_version_tag("draft", 3, "i")
+    client.set_registered_model_tag("draft", "gone", "x")
+    client.delete_registered_model_tag("draft", "gone")
+    client.rename_registered_model("draft", "clf")
+    client.create_registered_model("scratch")
+    client.create_model_version("scratch", "/models/scratch")
+    client.delete_registered_model("scratch")
 
 
 @pytest.fixture(scope="module")

@@ -32,6 +32,13 @@ COLUMNS = {
                       "lifecycle_stage"],
     "logged_model_tags": ["model_id", "key", "value"],
     "logged_model_params": ["model_id", "key", "value"],
+    "registered_models": ["name", "description", "creation_timestamp", "last_updated_timestamp"],
+    "model_versions": ["name", "version", "creation_timestamp", "last_updated_timestamp", "description", "user_id",
+                       "current_stage", "source", "storage_location", "run_id", "run_link", "status",
+                       "status_message", "model_id"],
+    "model_aliases": ["name", "alias", "version"],
+    "registered_model_tags": ["name", "key", "value"],
+    "model_version_tags": ["name", "version", "key", "value"],
     "runs_wide": ["run_id", "experiment_id", "experiment_name", "run_name", "user_id", "status", "start_time",
                   "end_time", "lifecycle_stage", "artifact_uri", "params", "metrics", "tags"],
 }
@@ -46,7 +53,8 @@ def expected_counts(uri: str) -> dict[str, int]:
         "metrics": 15,
         "latest_metrics": sum(len(r.data.metrics) for r in runs),
         "inputs": 1, "outputs": 1, "logged_models": 1, "logged_model_tags": 0, "logged_model_params": 0,
-        "runs_wide": 6,
+        "registered_models": 1, "model_versions": 2, "model_aliases": 1, "registered_model_tags": 1,
+        "model_version_tags": 1, "runs_wide": 6,
     }
 
 

@@ -45,6 +45,12 @@ SAME_SQL = [
     "SELECT r.run_name, i.name, i.context, i.source_type, m.name AS model, o.step, t.key AS exp_tag "
     "FROM runs r JOIN inputs i ON i.run_id = r.run_id JOIN outputs o ON o.run_id = r.run_id "
     "JOIN logged_models m ON m.model_id = o.model_id JOIN experiment_tags t ON t.experiment_id = r.experiment_id",
+    # the model registry: versions with their aliases, tags and the model's tags
+    "SELECT v.name, v.version, v.current_stage, v.source, a.alias, t.value AS i, rt.value AS team, "
+    "v.model_id IS NOT NULL AS logged FROM model_versions v LEFT JOIN model_aliases a "
+    "ON a.name = v.name AND a.version = v.version LEFT JOIN model_version_tags t ON t.name = v.name "
+    "AND t.version = v.version AND t.key = 'i' JOIN registered_models r ON r.name = v.name "
+    "LEFT JOIN registered_model_tags rt ON rt.name = r.name ORDER BY v.version",
 ]
 
 
