@@ -36,15 +36,39 @@ class NotebookRunContext(RunContextProvider):
         self._executor_tags = os.environ.get(TAGS_ENV)
         shell = kernel_shell()
         self._in_kernel = shell is not None
-        if self._in_kernel:
+        self._waiting = False
+        if shell is not None:
+            self._activate(shell)
+
+    def _activate(self, shell: Any) -> bool:
+        """Start notebook logging; when our own modules are mid-import, retry at the next chance."""
+        try:
             from sparkml_ops.notebook import session
 
             session.activate(shell, mlflow_ready=False)
+        except ImportError:
+            # e.g. `import sparkml_ops.sql` as a notebook's first line: sparkml_ops.errors imports mlflow,
+            # which loads this provider while sparkml_ops.errors is still half-initialised
+            if not self._waiting:
+                self._waiting = True
+                shell.events.register("post_run_cell", self._retry)
+            return False
+        if self._waiting:
+            self._waiting = False
+            shell.events.unregister("post_run_cell", self._retry)
+        return True
+
+    def _retry(self, result: Any = None) -> None:
+        shell = kernel_shell()
+        if shell is not None:
+            self._activate(shell)
 
     def in_context(self) -> bool:
         if self._in_kernel:
             from sparkml_ops.notebook import session
 
+            if session.current() is None and self._waiting:
+                self._retry()
             return session.current() is not None
         return bool(self._executor_tags)
 

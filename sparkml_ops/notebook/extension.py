@@ -1,52 +1,24 @@
-"""``%load_ext sparkml_ops`` and the ``%sparkml_ops`` line magic."""
+"""``%load_ext sparkml_ops``: notebook logging in the running IPython shell."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sparkml_ops.errors import BadInput
-
-USAGE = "usage: %sparkml_ops autolog on|off | %sparkml_ops snapshot | %sparkml_ops status"
-
 
 def load_ipython_extension(shell: Any) -> None:
-    """Activate notebook logging in ``shell`` (any IPython shell; capture of outputs needs ipykernel)."""
-    import mlflow  # noqa: F401  (loads the run-context provider, which may already activate the session)
+    """Activate notebook logging in ``shell`` (any IPython shell; capture of outputs needs ipykernel).
+
+    ``mlflow`` is imported first, before anything of ours that imports it (``sparkml_ops.errors``):
+    its import loads our run-context provider, which must find our modules importable.
+    """
+    import mlflow  # noqa: F401
 
     from sparkml_ops.notebook import session
 
-    session.activate(shell, mlflow_ready=True)
-    shell.register_magic_function(sparkml_ops_magic, magic_kind="line", magic_name="sparkml_ops")
+    session.activate(shell, mlflow_ready=True)  # also registers the %sparkml_ops magic
 
 
 def unload_ipython_extension(shell: Any) -> None:
     from sparkml_ops.notebook import session
 
     session.deactivate()
-
-
-def sparkml_ops_magic(line: str) -> Any:
-    """``%sparkml_ops autolog on|off``, ``%sparkml_ops snapshot`` (log to the active run), ``%sparkml_ops status``."""
-    from sparkml_ops.notebook import session
-
-    active = session.current()
-    if active is None:
-        raise BadInput("notebook logging is not active in this kernel: run %load_ext sparkml_ops first")
-    words = line.split()
-    if len(words) == 2 and words[0] == "autolog" and words[1] in {"on", "off"}:
-        active.set_autolog(words[1] == "on")
-        print(f"sparkml_ops: autolog {words[1]}")
-        return None
-    if words == ["snapshot"]:
-        snap = active.snapshot()
-        print(f"sparkml_ops: snapshot of {snap.cells} cell(s), {len(snap.ipynb)} bytes ipynb, "
-              f"{len(snap.html)} bytes HTML")
-        return None
-    if words == ["status"]:
-        import mlflow
-
-        print(f"notebook: {active.notebook.name} (from {active.notebook.found_by})\n"
-              f"tracking URI: {mlflow.get_tracking_uri()}\nautolog: {'on' if active.autolog else 'off'}\n"
-              f"cells captured: {len(active.recorder.cells)}")
-        return None
-    raise BadInput(f"%sparkml_ops {line!r} is not a command; {USAGE}")

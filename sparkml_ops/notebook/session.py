@@ -75,6 +75,7 @@ class NotebookSession:
         self._runs_created = 0
         self._cell_started_ms = 0
         self._open_runs: set[str] = set()
+        self._last_before: str | None = None
         self.experiment_name: str | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -88,6 +89,9 @@ class NotebookSession:
         from sparkml_ops.notebook import display
 
         display.register(self.shell)
+        from sparkml_ops.notebook.magics import sparkml_ops_magic
+
+        self.shell.register_magic_function(sparkml_ops_magic, magic_kind="line", magic_name="sparkml_ops")
         if self.notebook.path is None:
             warnings.warn("the notebook's path cannot be found (no JPY_SESSION_NAME, __vsc_ipynb_file__ or "
                           "SPARKML_OPS_NOTEBOOK_PATH): runs are tagged mlflow.source.name='unknown' and go to "
@@ -182,6 +186,8 @@ class NotebookSession:
 
     def _pre_cell(self, info: Any) -> None:
         self._runs_created = 0
+        fluent = sys.modules.get("mlflow.tracking.fluent")
+        self._last_before = _last_ended_run_id(fluent) if fluent is not None else None
         self._cell_started_ms = int(time.time() * 1000)
         spark_env.refresh(self)
 
@@ -222,10 +228,11 @@ class NotebookSession:
         import mlflow
         from mlflow.tracking import fluent
 
-        active_ids = {run.info.run_id for run in fluent._active_run_stack.get()}
+        active_ids = _active_run_ids(fluent)
         if self._runs_created == 1:
-            last = fluent._last_active_run_id.get()
-            return [last] if last and last not in active_ids else []
+            last = _last_ended_run_id(fluent)
+            ended_now = last and last != self._last_before and last not in active_ids
+            return [last] if ended_now else []
         client = mlflow.MlflowClient()
         experiments = [e.experiment_id for e in client.search_experiments()]
         runs = client.search_runs(
@@ -269,3 +276,18 @@ class NotebookSession:
         except Exception as exc:
             warnings.warn(f"the notebook snapshot could not be logged to run {run_id}: {exc}; the run's other "
                           "data is unaffected", NotebookWarning, stacklevel=2)
+
+
+def _last_ended_run_id(fluent: Any) -> str | None:
+    """The id of the run ``mlflow.end_run`` ended last (a thread-local in MLflow 3, a plain global before)."""
+    value = getattr(fluent, "_last_active_run_id", None)
+    getter = getattr(value, "get", None)
+    return getter() if callable(getter) else value
+
+
+def _active_run_ids(fluent: Any) -> set[str]:
+    """Ids of every run on the fluent stack (a nested run's parents stay active)."""
+    stack = getattr(fluent, "_active_run_stack", None)
+    getter = getattr(stack, "get", None)
+    runs = getter() if callable(getter) else stack or []
+    return {run.info.run_id for run in runs}

@@ -20,7 +20,7 @@ TAGS_ENV = "SPARKML_OPS_NOTEBOOK_TAGS"
 SUBMIT_ARGS = "PYSPARK_SUBMIT_ARGS"
 _SHELL_ARG = "pyspark-shell"
 
-_state: dict[str, str | None] = {"user": None, "ours": None}
+_state: dict[str, str | None] = {"user": None, "ours": None, "key": None}
 
 
 def executor_env(session: Any) -> dict[str, str]:
@@ -55,6 +55,10 @@ def refresh(session: Any) -> None:
     if jvm_running():
         return
     current = os.environ.get(SUBMIT_ARGS)
+    key = "\0".join((current or "", _tracking_uri() or "", os.environ.get("MLFLOW_EXPERIMENT_NAME", ""),
+                      os.environ.get("MLFLOW_EXPERIMENT_ID", ""), str(id(session))))
+    if key == _state["key"]:
+        return  # nothing changed since the last cell (the common case: keep the per-cell cost tiny)
     if current != _state["ours"]:
         _state["user"] = current  # the user (re)set it: build on their value
     user = shlex.split(_state["user"] or _SHELL_ARG)
@@ -66,3 +70,4 @@ def refresh(session: Any) -> None:
     value = shlex.join(user + confs + [_SHELL_ARG])
     os.environ[SUBMIT_ARGS] = value
     _state["ours"] = value
+    _state["key"] = "\0".join((value, *key.split("\0")[1:]))

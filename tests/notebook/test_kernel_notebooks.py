@@ -127,7 +127,9 @@ def test_failing_cell_ends_the_run_failed_with_its_snapshot(tmp_path, notebook_r
     path = write_notebook(tmp_path / "fails.ipynb", [
         "%load_ext sparkml_ops",
         "%sparkml_ops autolog off",
-        "import mlflow\nfrom sklearn.linear_model import LogisticRegression\n"
+        "import mlflow\nfor i in range(2):\n    with mlflow.start_run(run_name=f'loop{i}'):\n"
+        "        mlflow.log_param('i', i)",
+        "from sklearn.linear_model import LogisticRegression\n"
         "LogisticRegression().fit([[0.0], [1.0]], [0, 1])\n"
         "run = mlflow.start_run(run_name='will-fail')\nmlflow.log_metric('m', 1.5)\nprint('before-failure')",
         "raise ValueError('boom-in-cell')",
@@ -137,12 +139,16 @@ def test_failing_cell_ends_the_run_failed_with_its_snapshot(tmp_path, notebook_r
         notebook_runner(path, kernel_env(root))
 
     runs = _runs(root, experiment_name=str(path))
-    assert [r.info.run_name for r in runs] == ["will-fail"]  # autolog off: the fit logged no run
-    run = runs[0]
+    assert [r.info.run_name for r in runs] == ["loop0", "loop1", "will-fail"]  # autolog off: the fit logged none
+    for loop_run in runs[:2]:  # two runs started and ended in one cell: each has the snapshot up to that cell
+        snapshot, _ = _artifacts(root, loop_run.info.run_id, tmp_path / loop_run.info.run_id)
+        assert len(snapshot["cells"]) == 3 and loop_run.info.status == "FINISHED"
+    run = runs[2]
     assert run.info.status == "FAILED"
+    assert run.data.tags["mlflow.source.name"] == str(path)  # %load_ext path: the provider tags runs too
     assert run.data.metrics == {"m": 1.5}  # nothing logged before the failure is lost
     ipynb, page = _artifacts(root, run.info.run_id, tmp_path / "dl")
-    assert len(ipynb["cells"]) == 4  # up to and including the failing cell
+    assert len(ipynb["cells"]) == 5  # up to and including the failing cell
     last = ipynb["cells"][-1]["outputs"]
     assert [(o["output_type"], o.get("ename"), o.get("evalue")) for o in last] == [
         ("error", "ValueError", "boom-in-cell")]
@@ -154,7 +160,8 @@ def test_unknown_path_no_git_small_cap_and_autolog_off_by_config(tmp_path, noteb
     empty_bin = tmp_path / "bin"
     empty_bin.mkdir()
     path = write_notebook(tmp_path / "anon.ipynb", [
-        "import mlflow\nprint('x' * 20000)",
+        # sparkml_ops.errors imports mlflow, which loads our provider while sparkml_ops.errors is half-imported
+        "import sparkml_ops.errors\nimport mlflow\nprint('x' * 20000)",
         "from sklearn.linear_model import LogisticRegression\nLogisticRegression().fit([[0.0], [1.0]], [0, 1])",
         "with mlflow.start_run() as run:\n    mlflow.log_param('p', 'kept')\nprint('small-output')",
     ])

@@ -78,7 +78,7 @@ def test_provider_is_cheap_and_inert_outside_a_kernel(monkeypatch):
 
 def test_snapshot_and_magic_outside_a_kernel_are_clear_errors():
     from sparkml_ops.notebook import snapshot
-    from sparkml_ops.notebook.extension import sparkml_ops_magic
+    from sparkml_ops.notebook.magics import sparkml_ops_magic
 
     with pytest.raises(BadInput, match="IPython kernel"):
         snapshot()
