@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help quickstart test test-fast lint bench clean
+.PHONY: help quickstart test test-fast test-oldest-mlflow lint bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -21,6 +21,22 @@ quickstart: $(STAMP)  ## run the quickstart pipeline on the embedded default roo
 test: $(STAMP)  ## run the whole test suite (needs Java 17 for the Spark tests)
 	$(PY) -m pytest -q
 
+# The oldest MLflow of the supported range (setup.py): the store-level tests run on it too.
+MLFLOW_OLDEST ?= 3.6.0
+OLD_VENV ?= .venv-mlflow-oldest
+OLD_STAMP := $(OLD_VENV)/.installed-$(MLFLOW_OLDEST)
+
+$(OLD_STAMP): setup.py
+	$(PYTHON) -m venv $(OLD_VENV)
+	$(OLD_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(OLD_VENV)/bin/python -m pip install --quiet '.[test]' 'mlflow-skinny==$(MLFLOW_OLDEST)' 'mlflow==$(MLFLOW_OLDEST)' \
+		'sqlalchemy>=2,<2.1'  # MLflow 3.6's SQL store (the differential tests' reference) predates SQLAlchemy 2.1
+	touch $(OLD_STAMP)
+
+test-oldest-mlflow: $(OLD_STAMP)  ## tracking, artifact and registry store tests (no Spark) on the oldest supported MLflow
+	PYTHONPATH=$(CURDIR) $(OLD_VENV)/bin/python -m pytest -q -m 'not spark and not browser' \
+		tests/tracking tests/artifacts tests/registry
+
 lint: $(STAMP)  ## ruff + import layers
 	$(VENV)/bin/ruff check sparkml_ops jobs tests bench examples
 	$(VENV)/bin/lint-imports
@@ -30,4 +46,4 @@ bench: $(STAMP)  ## benchmarks against MLflow's own stores (prints JSON lines)
 	$(PY) bench/run_all.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) $(OLD_VENV) build *.egg-info .pytest_cache
