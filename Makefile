@@ -33,9 +33,19 @@ $(OLD_STAMP): setup.py
 		'sqlalchemy>=2,<2.1'  # MLflow 3.6's SQL store (the differential tests' reference) predates SQLAlchemy 2.1
 	touch $(OLD_STAMP)
 
+# Tests whose *reference* changed after MLflow 3.6, so they cannot hold there: MLflow 3.6's
+# FileStore LIKE does not escape regex characters (fixed later; our search follows the fix,
+# and test_differential checks search against the SQL store on 3.6), its FileStore skips the
+# experiment-tag length check, and its sklearn log_model has no skops_trusted_types argument.
+OLDEST_DESELECT := \
+	--deselect tests/tracking/test_search.py::test_filters_match_mlflow \
+	--deselect tests/tracking/test_search.py::test_search_experiments_matches_mlflow \
+	--deselect 'tests/tracking/test_validation.py::test_same_outcome_as_file_store[experiment tag too long]' \
+	--deselect 'tests/artifacts/test_models.py::test_sklearn_model[skops]'
+
 test-oldest-mlflow: $(OLD_STAMP)  ## tracking, artifact and registry store tests (no Spark) on the oldest supported MLflow
 	PYTHONPATH=$(CURDIR) $(OLD_VENV)/bin/python -m pytest -q -m 'not spark and not browser' \
-		tests/tracking tests/artifacts tests/registry
+		tests/tracking tests/artifacts tests/registry $(OLDEST_DESELECT)
 
 lint: $(STAMP)  ## ruff + import layers
 	$(VENV)/bin/ruff check sparkml_ops jobs tests bench examples

@@ -48,7 +48,6 @@ from mlflow.utils.validation import (
     _validate_model_alias_name_reserved,
     _validate_model_name,
     _validate_model_renaming,
-    _validate_model_version,
     _validate_model_version_tag,
     _validate_registered_model_tag,
     _validate_tag_name,
@@ -60,6 +59,7 @@ from sparkml_ops.lake.serial import SerialTable, rows_table, serialized
 from sparkml_ops.registry import entities, search
 from sparkml_ops.registry.state import ALIAS, MODEL, MODEL_TAG, VERSION, VERSION_TAG, RegistryState, Snapshot
 from sparkml_ops.registry.unsupported import UnsupportedRegistryMixin
+from sparkml_ops.tracking.compat import model_version_number
 
 TABLE = "registry"
 _READY = ModelVersionStatus.to_string(ModelVersionStatus.READY)
@@ -139,7 +139,7 @@ class DeltaRegistryStore(UnsupportedRegistryMixin, AbstractStore):
     @staticmethod
     def _version_row(snap: Snapshot, name: str, version: Any) -> tuple[str, dict[str, Any]]:
         _validate_model_name(name)
-        number = _validate_model_version(version)
+        number = model_version_number(version)
         key = snap.by_name.get(name)
         row = snap.versions.get(key, {}).get(number) if key is not None else None
         if row is None or row["current_stage"] == STAGE_DELETED_INTERNAL:
@@ -341,7 +341,7 @@ class DeltaRegistryStore(UnsupportedRegistryMixin, AbstractStore):
         return self._version_after(self._change(build))
 
     def delete_model_version(self, name, version):
-        _validate_model_version(version)
+        model_version_number(version)
 
         def build(snap: Snapshot):
             key, row = self._version_row(snap, name, version)
@@ -378,7 +378,7 @@ class DeltaRegistryStore(UnsupportedRegistryMixin, AbstractStore):
 
     def set_model_version_tag(self, name, version, tag):
         _validate_model_name(name)
-        number = _validate_model_version(version)
+        number = model_version_number(version)
         _validate_model_version_tag(tag.key, tag.value)
 
         def build(snap: Snapshot):
@@ -390,7 +390,7 @@ class DeltaRegistryStore(UnsupportedRegistryMixin, AbstractStore):
 
     def delete_model_version_tag(self, name, version, key):
         _validate_model_name(name)
-        number = _validate_model_version(version)
+        number = model_version_number(version)
         _validate_tag_name(key)
 
         def build(snap: Snapshot):
@@ -408,7 +408,7 @@ class DeltaRegistryStore(UnsupportedRegistryMixin, AbstractStore):
         _validate_model_name(name)
         _validate_model_alias_name(alias)
         _validate_model_alias_name_reserved(alias)
-        number = _validate_model_version(version)
+        number = model_version_number(version)
 
         def build(snap: Snapshot):
             key, _ = self._version_row(snap, name, number)

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import importlib
 import pathlib
+from typing import Any
+
+from mlflow.utils.validation import _validate_model_version
 
 from sparkml_ops.errors import BadInput
 
@@ -57,3 +60,11 @@ def store_interfaces() -> tuple[type, ...]:
             continue
     return tuple(found)
 
+
+def model_version_number(version: Any) -> int:
+    """A model version as its number, after MLflow's own check (and its error message).
+
+    MLflow 3.6's validator returns nothing; newer ones return the number.
+    """
+    _validate_model_version(version)
+    return int(version)

@@ -30,9 +30,10 @@ def test_genai_reads_are_empty(store):
     assert err.value.error_code == ErrorCode.Name(RESOURCE_DOES_NOT_EXIST) and "tr-123" in err.value.message
 
 
-@pytest.mark.parametrize("name", ["start_trace", "log_spans", "create_assessment", "register_scorer",
-                                  "create_dataset", "create_gateway_endpoint", "create_mcp_server",
-                                  "deprecated_start_trace_v2"])
+# Gateway and MCP-registry calls exist from some MLflow release on (compat.store_interfaces).
+@pytest.mark.parametrize("name", [n for n in ("start_trace", "log_spans", "create_assessment", "register_scorer",
+                                              "create_dataset", "create_gateway_endpoint", "create_mcp_server",
+                                              "deprecated_start_trace_v2") if n in genai.unsupported_names()])
 def test_genai_writes_raise_one_clear_400_error(store, name):
     with pytest.raises(NotSupported) as err:
         getattr(store, name)("x")
