@@ -9,7 +9,8 @@ import click
 from sparkml_ops.cli.options import comma_list, conf_option, master_option, model_option, root_option
 
 INPUT_FORMATS = ("auto", "csv", "delta", "json", "parquet", "rate")  # jobio's batch and stream input formats
-MODEL_HELP = "run id, runs:/<run>/<path>, models:/<model_id>, models:/<name>/latest or a path"
+MODEL_HELP = ("models:/<name>@<alias>, models:/<name>/<version|latest>, run id, runs:/<run>/<path>, "
+              "models:/<model_id>, logged-model:/<name>/latest or a path")
 
 
 @click.command(short_help="Score a dataset or a stream with an MLflow model (spark-submit job).")
@@ -38,7 +39,8 @@ MODEL_HELP = "run id, runs:/<run>/<path>, models:/<model_id>, models:/<name>/lat
 @click.option("--report", default=None, help="write the job's result JSON to this file")
 @click.option("--stream", is_flag=True, help="score a stream (file source or 'rate') into Delta")
 @click.option("--checkpoint", default=None, help="stream checkpoint (default <output>/_checkpoint)")
-@click.option("--reload-every", type=int, default=0, help="stream: re-resolve the model every N batches (0: never)")
+@click.option("--reload-every", type=int, default=0,
+              help="stream: re-resolve the model every N seconds, e.g. to follow models:/<name>@<alias> (0: never)")
 @click.option("--trigger-seconds", type=float, default=1.0, show_default=True, help="stream: micro-batch interval")
 @click.option("--max-files-per-trigger", type=int, default=None, help="stream: files per micro-batch")
 @click.option("--rows-per-second", type=int, default=100, show_default=True, help="stream: rate source speed")
@@ -71,14 +73,14 @@ def score(root: str | None, input_path: str, fmt: str, master: str, conf: dict[s
 
 @click.group()
 def models() -> None:
-    """Serve MLflow models."""
+    """Serve MLflow models; list, inspect and promote registered models."""
 
 
 SERVE_LEVELS = ("critical", "error", "warning", "info", "debug")
 
 
 @models.command(short_help="Serve a model over MLflow's REST scoring protocol (POST /invocations).")
-@model_option("runs:/<run_id>/<path>, models:/<model_id>, a run id, or a local model directory")
+@model_option(MODEL_HELP)
 @root_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="address to bind")
 @click.option("-p", "--port", type=int, default=5000, show_default=True, help="port to bind")
@@ -96,9 +98,14 @@ SERVE_LEVELS = ("critical", "error", "warning", "info", "debug")
               help="score every request through MLflow's pyfunc path (no numpy fast path)")
 @click.option("--access-log", is_flag=True, help="log every request (slower)")
 @click.option("--log-level", type=click.Choice(SERVE_LEVELS), default="info", show_default=True)
+@click.option("--follow", is_flag=True,
+              help="re-resolve a registry URI (models:/<name>@<alias>) every --follow-interval seconds and swap to "
+                   "a new version without failing a request")
+@click.option("--follow-interval", type=float, default=5.0, show_default=True,
+              help="seconds between re-resolutions with --follow")
 def serve(model: str, root: str | None, host: str, port: int, workers: int, max_batch_rows: int | None,
           max_wait_ms: float | None, max_body_bytes: int | None, graceful_timeout: int | None, no_fast_path: bool,
-          access_log: bool, log_level: str) -> None:
+          access_log: bool, log_level: str, follow: bool, follow_interval: float) -> None:
     """Serve a model over MLflow's REST scoring protocol (POST /invocations)."""
     from sparkml_ops import config
     from sparkml_ops.models.serving.server import serve as serve_model
@@ -110,5 +117,16 @@ def serve(model: str, root: str | None, host: str, port: int, workers: int, max_
     tuned = {name: env_default(name, getattr(defaults, name)) if value is None else value
              for name, value in knobs.items()}
     settings = ServeConfig(model_uri=model, host=host, port=port, workers=workers, fast_path=not no_fast_path,
-                           access_log=access_log, log_level=log_level, **tuned)
+                           access_log=access_log, log_level=log_level, follow=follow,
+                           follow_interval_s=follow_interval, **tuned)
     serve_model(settings, tracking_uri=config.tracking_uri(root))
+
+
+def _register_registry_commands() -> None:
+    from sparkml_ops.cli.registry import list_models, promote, versions
+
+    for command in (list_models, versions, promote):
+        models.add_command(command)
+
+
+_register_registry_commands()

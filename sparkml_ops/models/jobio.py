@@ -42,7 +42,7 @@ class ScoreSpec:
     mode: str = "append"  # batch: output mode
     job_id: str | None = None  # batch: idempotency key of the Delta commit (default: random)
     checkpoint: str | None = None  # stream: checkpoint (default <output>/_checkpoint)
-    reload_every: int = 0  # stream: re-resolve the model every N batches (0: never)
+    reload_every: int = 0  # stream: re-resolve the model when N seconds have passed (0: never)
     trigger_seconds: float = 1.0
     max_files_per_trigger: int | None = None
     rows_per_second: int = 100  # stream: rate source speed

@@ -6,8 +6,9 @@ signature), scores each micro-batch and appends it to a Delta table with
 :mod:`delta_sink`: the commit carries the app transaction ``(sparkml_ops-stream-<query id>,
 <batch id>)``, and Spark's checkpoint replays an unfinished batch with the same id after a
 crash, so every input row lands exactly once. ``--reload-every N`` re-resolves the model URI
-every N batches (``models:/<name>/latest`` then picks up a newly logged model); each row
-names the model that scored it and the batch it came in.
+at the first micro-batch after N seconds (``models:/<name>@<alias>`` then follows the alias,
+``models:/<name>/latest`` picks up a new version); each row names the model that scored it,
+its registered version (``model_version``) and the batch it came in.
 """
 
 from __future__ import annotations
@@ -22,32 +23,35 @@ from sparkml_ops.errors import BadInput
 from sparkml_ops.models import jobio
 
 BATCH_COLUMN = "stream_batch_id"
+VERSION_COLUMN = "model_version"  # the registered version that scored the row (null: not from the registry)
 
 
 class ModelTracker:
-    """The model currently scoring, re-resolved every ``reload_every`` batches."""
+    """The model currently scoring, re-resolved when ``reload_every`` seconds have passed."""
 
     def __init__(self, spark, uri: str, *, reload_every: int, output_col: str, udf_options: dict) -> None:
         self.spark, self.uri, self.reload_every = spark, uri, reload_every
         self.output_col, self.udf_options = output_col, udf_options
         self.udf = None
-        self.since_resolve = 0
+        self.version: int | None = None  # registered version of the current model
+        self.resolved_at = 0.0
         self.models_seen: list[str] = []
 
     def current(self):
         from sparkml_ops.models.resolve import resolve_model
         from sparkml_ops.models.udf import spark_udf
 
-        due = self.udf is None or (self.reload_every and self.since_resolve >= self.reload_every)
+        due = self.udf is None or (self.reload_every and time.monotonic() - self.resolved_at >= self.reload_every)
         if due:
             resolved = resolve_model(self.uri)
-            self.since_resolve = 0
-            if self.udf is None or resolved.digest != self.udf.model.digest:
+            self.resolved_at = time.monotonic()
+            if self.udf is None or (resolved.digest, resolved.registered_version) != (self.udf.model.digest,
+                                                                                      self.version):
                 if self.udf is not None:
-                    jobio.log(f"model changed: {self.udf.model.label} -> {resolved.label}")
+                    jobio.log(f"model changed: {self.udf.model.label} (version {self.version}) -> {resolved.label}")
                 self.udf = spark_udf(self.spark, resolved, **self.udf_options)
+                self.version = resolved.registered_version
                 self.models_seen.append(resolved.model_id or resolved.digest)
-        self.since_resolve += 1
         return self.udf
 
 
@@ -59,7 +63,6 @@ def _source(spark, args: jobio.ScoreSpec, tracker: ModelTracker):
         names = tracker.current().input_names
         if not names:
             raise BadInput("the rate source needs a model whose signature names its inputs")
-        tracker.since_resolve = 0
         stream = spark.readStream.format("rate").option("rowsPerSecond", args.rows_per_second).load()
         return stream.select("timestamp", "value", *[
             ((F.col("value") * (7919 * (i + 1)) % 1000) / 1000.0).alias(n) for i, n in enumerate(names)])
@@ -98,6 +101,7 @@ def run(spark, args: jobio.ScoreSpec) -> dict:
             return
         udf = tracker.current()
         scored = udf.transform(batch_df, *args.columns, output_col=args.output_col, model_columns=True)
+        scored = scored.withColumn(VERSION_COLUMN, F.lit(tracker.version).cast("long"))
         scored = scored.withColumn(BATCH_COLUMN, F.lit(batch_id).cast("long"))
         commit = delta_sink.write_frame(scored, output, app_id=app_id, version=batch_id)
         stats["batches"] += 1

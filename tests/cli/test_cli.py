@@ -20,7 +20,7 @@ from tests.cli_run import run_cli
 
 REPO = Path(__file__).resolve().parents[2]
 HEAVY = ("mlflow", "pyspark", "deltalake", "pyarrow", "pandas", "sparkml_ops.errors", "sparkml_ops.config")
-SUBCOMMANDS = [[name] for name in COMMANDS] + [["models", "serve"]]
+SUBCOMMANDS = [[name] for name in COMMANDS] + [["models", c] for c in ("serve", "list", "versions", "promote")]
 
 
 def _cli(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess:

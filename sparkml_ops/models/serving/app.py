@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from sparkml_ops.models.serving.batcher import MicroBatcher
+from sparkml_ops.models.serving.follow import Generation, follow
 from sparkml_ops.models.serving.http_errors import PayloadError, PayloadTooLarge, RequestError
 from sparkml_ops.models.serving.payload import content_kind, decode_json, read_table, table_to_matrix
 from sparkml_ops.models.serving.predictor import ServedModel, encode_predictions
@@ -33,7 +33,6 @@ from sparkml_ops.models.serving.settings import ServeConfig
 
 _log = logging.getLogger(__name__)
 _INLINE_DECODE_BYTES = 64 * 1024  # larger bodies are decoded off the event loop
-_INLINE_PREDICT_S = 0.005  # models faster than this per small batch are called on the event loop
 _JSON = b"application/json"
 
 
@@ -41,36 +40,22 @@ class _ClientGone(Exception):
     """The client disconnected before sending its whole body."""
 
 
-def _time_predict(model: ServedModel) -> float:
-    """Median seconds of one small fast-path call: decides whether it may run on the event loop."""
-    import numpy as np
-
-    matrix = np.zeros((8, model.fast.width), dtype=model.fast.dtype)
-    times = []
-    for _ in range(7):
-        start = time.perf_counter()
-        try:
-            model.predict_matrix(matrix)
-        except Exception:
-            return float("inf")
-        times.append(time.perf_counter() - start)
-    return sorted(times)[len(times) // 2]
-
-
 class ScoringApp:
     """ASGI entry point: ``POST /invocations`` here, everything else (and the lifespan) in Starlette."""
 
     def __init__(self, model: ServedModel, config: ServeConfig) -> None:
-        self.model = model
+        # The serving generation: requests take it once; --follow swaps it (see follow.py).
+        self.active = Generation(model, config.model_name, config.model_version, config.model_digest)
+        self.swaps = 0
         self.config = config
         self.limit = config.max_body_bytes
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sparkml-ops-model")
-        self.batcher: MicroBatcher | None = None
         self.started = time.time()
         self.description = {"model_uri": config.model_uri, **model.describe(),
                             "batching": {"max_batch_rows": config.max_batch_rows, "max_wait_ms": config.max_wait_ms}}
         self.description["model_id"] = self.description.get("model_id") or config.model_id
         self.description["run_id"] = self.description.get("run_id") or config.run_id
+        self.first = self.active
         self.starlette = Starlette(routes=[
             Route("/invocations", self._invocations_fallback, methods=["POST"]),
             Route("/ping", self._ping, methods=["GET"]),
@@ -94,10 +79,12 @@ class ScoringApp:
             elif name == b"content-length":
                 length = value
         headers = None
+        generation = self.active
+        generation.inflight += 1
         try:
             kind = content_kind(content_type)
             body = await self._body(receive, length)
-            status, payload, media = await self._score(kind, body)
+            status, payload, media = await self._score(generation, kind, body)
         except _ClientGone:
             return
         except RequestError as exc:
@@ -108,7 +95,10 @@ class ScoringApp:
             _log.exception("request failed")
             error = PayloadError(f"the request could not be scored: {type(exc).__name__}: {exc}")
             status, payload, media = error.status, error.body(), _JSON
-        response_headers = [(b"content-type", media), (b"content-length", str(len(payload)).encode())]
+        finally:
+            generation.inflight -= 1
+        response_headers = [(b"content-type", media), (b"content-length", str(len(payload)).encode()),
+                            *generation.header]
         if headers:
             response_headers += headers
         await send({"type": "http.response.start", "status": status, "headers": response_headers})
@@ -140,8 +130,8 @@ class ScoringApp:
             raise PayloadError("the request body is empty; send a JSON, CSV, Parquet or Arrow body")
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
-    async def _score(self, kind: str, body: bytes) -> tuple[int, bytes, bytes]:
-        model, loop = self.model, asyncio.get_running_loop()
+    async def _score(self, generation: Generation, kind: str, body: bytes) -> tuple[int, bytes, bytes]:
+        model, loop = generation.model, asyncio.get_running_loop()
         if model.fast is None:
             content, status, media = await loop.run_in_executor(self.executor, model.invoke_general, kind, body)
             return status, content, media.encode()
@@ -155,7 +145,7 @@ class ScoringApp:
         if matrix.shape[0] == 0:
             return 200, b'{"predictions":[]}', _JSON
         try:
-            output = await self.batcher.submit(matrix)
+            output = await generation.batcher.submit(matrix)
         except Exception as exc:
             raise PayloadError(f"the model failed on this input: {type(exc).__name__}: {exc}") from None
         return 200, encode_predictions(output), _JSON
@@ -168,26 +158,35 @@ class ScoringApp:
         return Response(b"\n", media_type="application/json")
 
     async def _version(self, request: Request) -> Response:
+        """MLflow's version (its protocol); for a registered model, JSON naming the version serving now."""
         from mlflow.version import VERSION
 
-        return Response(VERSION, media_type="application/json")
+        generation = self.active
+        if generation.version is None:
+            return Response(VERSION, media_type="application/json")
+        return Response(orjson.dumps({
+            "model_name": generation.name, "model_version": generation.version, "model_uri": self.config.model_uri,
+            "model_id": generation.model.describe()["model_id"], "mlflow_version": VERSION, "swaps": self.swaps,
+        }), media_type="application/json")
 
     async def _metadata(self, request: Request) -> Response:
+        generation = self.active
         doc = dict(self.description, uptime_s=round(time.time() - self.started, 3))
-        if self.batcher is not None:
-            doc.update(requests=self.batcher.requests, batches=self.batcher.batches, rows=self.batcher.rows)
+        if generation is not self.first:  # --follow swapped: describe the model serving now
+            doc.update(generation.model.describe())
+        doc.update(model_name=generation.name, model_version=generation.version, swaps=self.swaps)
+        doc["batching"] = dict(doc["batching"], model_calls=generation.model_calls)
+        if generation.batcher is not None:
+            doc.update(requests=generation.batcher.requests, batches=generation.batcher.batches,
+                       rows=generation.batcher.rows)
         return Response(orjson.dumps(doc), media_type="application/json")
 
     @contextlib.asynccontextmanager
     async def _lifespan(self, app: Starlette):
         os.environ["_MLFLOW_IS_IN_SERVING_ENVIRONMENT"] = "true"
-        if self.model.fast is not None:
-            inline = _time_predict(self.model) < _INLINE_PREDICT_S
-            self.batcher = MicroBatcher(self.model.predict_matrix, max_rows=self.config.max_batch_rows,
-                                        max_wait_s=self.config.max_wait_ms / 1000.0,
-                                        executor=None if inline else self.executor)
-            self.batcher.start()
-            self.description["batching"]["model_calls"] = "event loop" if inline else "model thread"
+        self.active.start(self.config, self.executor)
+        follower = asyncio.get_running_loop().create_task(follow(self, self.config.follow_interval_s)) \
+            if self.config.follow else None
         # Everything loaded so far (mlflow, pandas, the model) lives as long as the server: keep it
         # out of the collector, whose full passes over it otherwise stall requests for ~200 ms.
         gc.collect()
@@ -195,8 +194,11 @@ class ScoringApp:
         try:
             yield
         finally:
-            if self.batcher is not None:
-                await self.batcher.close()  # in-flight requests get their answers
+            if follower is not None:
+                follower.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await follower
+            await self.active.retire()  # in-flight requests get their answers
             self.executor.shutdown(wait=True)
 
 

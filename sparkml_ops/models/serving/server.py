@@ -17,7 +17,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from sparkml_ops.errors import InvalidState
+from sparkml_ops.errors import BadInput, InvalidState
 from sparkml_ops.models.resolve import resolve_model
 from sparkml_ops.models.serving.settings import CONFIG_ENV, ServeConfig
 
@@ -67,8 +67,14 @@ def serve(config: ServeConfig, tracking_uri: str | None = None) -> None:
 
     if tracking_uri:
         mlflow.set_tracking_uri(tracking_uri)
+        os.environ["MLFLOW_TRACKING_URI"] = tracking_uri  # worker processes re-resolve with --follow
     source = resolve_model(config.model_uri)
     config.model_path, config.model_id, config.run_id = source.path, source.model_id, source.run_id
+    config.model_name, config.model_version = source.registered_name, source.registered_version
+    config.model_digest = source.digest
+    if config.follow and source.registered_version is None:
+        raise BadInput(f"--follow needs a registry URI (models:/<name>@<alias> or models:/<name>/latest); "
+                       f"{config.model_uri!r} always names the same model")
     try:
         if config.workers == 1:
             from sparkml_ops.models.serving.app import build_app

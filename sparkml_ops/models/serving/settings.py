@@ -35,6 +35,11 @@ class ServeConfig:
     model_path: str = ""
     model_id: str | None = None
     run_id: str | None = None
+    model_name: str | None = None  # registered model name and version, when served from the registry
+    model_version: int | None = None
+    model_digest: str | None = None
+    follow: bool = False  # re-resolve model_uri (models:/name@alias) and swap to a new version
+    follow_interval_s: float = 5.0
     host: str = "127.0.0.1"
     port: int = 5000
     workers: int = 1
@@ -61,6 +66,10 @@ class ServeConfig:
             raise BadInput(f"max_body_bytes={self.max_body_bytes} must be at least 1")
         if not 0 <= float(self.max_wait_ms) <= 10_000:
             raise BadInput(f"max_wait_ms={self.max_wait_ms} must be between 0 and 10000")
+        if isinstance(self.follow_interval_s, bool) or not isinstance(self.follow_interval_s, (int, float)) \
+                or not 0.1 <= self.follow_interval_s <= 86_400:
+            raise BadInput(f"follow_interval_s={self.follow_interval_s!r} must be a number of seconds "
+                           "between 0.1 and 86400")
         if self.graceful_timeout_s < 0:
             raise BadInput(f"graceful_timeout_s={self.graceful_timeout_s} must not be negative")
 
