@@ -8,6 +8,7 @@ kernels on tables built once per registry version.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -114,8 +115,20 @@ def _check_version_clause(f: dict[str, Any]) -> Any:
     raise _invalid(f"Invalid token type: {kind}")
 
 
+@lru_cache(maxsize=256)
+def _parsed_version_filter(filter_string: str | None) -> tuple[tuple[dict[str, Any], ...], tuple[Any, ...]]:
+    """Parsed and checked once per distinct filter (MLflow's parser costs milliseconds); read-only."""
+    clauses = tuple(SearchModelVersionUtils.parse_search_filter(filter_string))
+    return clauses, tuple(_check_version_clause(f) for f in clauses)
+
+
 def version_order(order_by: Sequence[str] | None) -> list[tuple[str, bool]]:
     """(column, ascending) pairs, with MLflow's defaults and tie-breakers."""
+    return list(_version_order(tuple(order_by or ())))
+
+
+@lru_cache(maxsize=256)
+def _version_order(order_by: tuple[str, ...]) -> tuple[tuple[str, bool], ...]:
     clauses = list(order_by or ["last_updated_timestamp DESC", "name ASC", "version_number DESC"])
     keys: list[tuple[str, bool]] = []
     for clause in clauses:
@@ -131,14 +144,13 @@ def version_order(order_by: Sequence[str] | None) -> list[tuple[str, bool]]:
         keys.append(("name", True))
     if all(c != "version" for c, _ in keys):
         keys.append(("version", False))
-    return keys
+    return tuple(keys)
 
 
 def search_versions(state: RegistryState, filter_string: str | None, order_by: Sequence[str] | None,
                     offset: int, limit: int) -> tuple[list[tuple[str, int]], bool]:
     """(model_key, version) of one page, and whether more follow."""
-    clauses = SearchModelVersionUtils.parse_search_filter(filter_string)
-    operands = [_check_version_clause(f) for f in clauses]
+    clauses, operands = _parsed_version_filter(filter_string)
     sort_keys = version_order(order_by)
     table = state.derive("versions", _version_table)
     mask = np.ones(table.num_rows, dtype=bool)
