@@ -53,6 +53,18 @@ def _not_found(what: str) -> Callable[..., Any]:
     return method
 
 
+def _empty_user_queue(self: Any, experiment_id: str, *, user: str) -> Any:
+    """The user's personal review queue, empty and never stored (the UI opens it on its review page)."""
+    from mlflow.genai.review_queues import ReviewQueueType
+    from mlflow.genai.review_queues.review_queues import ReviewQueue
+    from mlflow.genai.review_queues.validation import normalize_user
+
+    self.get_experiment(experiment_id)  # NotFound for an unknown experiment
+    name = normalize_user(user)
+    return ReviewQueue(queue_id=f"user-queue-{experiment_id}-{name}", experiment_id=str(experiment_id), name=name,
+                       queue_type=ReviewQueueType.USER, created_by=name, creation_time_ms=0, last_update_time_ms=0)
+
+
 # Reads the UI and client make, and what a store with no GenAI objects answers.
 EMPTY_READS: dict[str, Callable[..., Any]] = {
     # traces
@@ -85,6 +97,7 @@ EMPTY_READS: dict[str, Callable[..., Any]] = {
     "get_review_queue": _not_found("review queue"),
     "get_review_queue_by_name": _not_found("review queue"),
     "list_review_queue_items": _empty_page,
+    "get_or_create_user_queue": _empty_user_queue,
     # AI gateway
     "list_secret_infos": _empty_list,
     "get_secret_info": _not_found("gateway secret"),

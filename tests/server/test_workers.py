@@ -1,0 +1,65 @@
+"""Four server processes writing one root, sixteen clients at once: every value counted back."""
+
+from __future__ import annotations
+
+import threading
+
+import psutil
+import pytest
+import requests
+
+from tests.server.serverproc import sparkml_server
+
+pytestmark = pytest.mark.slow
+
+CLIENTS = 16
+BATCHES = 10
+PER_BATCH = 100
+
+
+def test_four_workers_sixteen_clients_lose_and_duplicate_nothing(tmp_path):
+    root = tmp_path / "lake"
+    with sparkml_server(root, tmp_path / "server.log", workers=4) as server:
+        api = f"{server.url}/api/2.0/mlflow"
+        session = requests.Session()
+        experiment_id = session.post(f"{api}/experiments/create", json={"name": "many"}).json()["experiment_id"]
+        run_ids = [session.post(f"{api}/runs/create", json={"experiment_id": experiment_id}).json()["run"]["info"][
+            "run_id"] for _ in range(CLIENTS)]
+        failures: list[str] = []
+
+        def client(k: int) -> None:
+            http = requests.Session()  # each client its own connections: spread over the workers
+            for b in range(BATCHES):
+                metrics = [{"key": "m", "value": float(b * PER_BATCH + i), "timestamp": 1, "step": b * PER_BATCH + i}
+                           for i in range(PER_BATCH)]
+                body = {"run_id": run_ids[k], "metrics": metrics,
+                        "params": [{"key": f"p{b}", "value": str(k)}], "tags": [{"key": f"t{b}", "value": str(b)}]}
+                response = http.post(f"{api}/runs/log-batch", json=body)
+                if response.status_code != 200:
+                    failures.append(f"client {k} batch {b}: {response.status_code} {response.text[:200]}")
+
+        threads = [threading.Thread(target=client, args=(k,)) for k in range(CLIENTS)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert not failures, failures[:5]
+
+        for k, run_id in enumerate(run_ids):
+            history = session.get(f"{api}/metrics/get-history",
+                                  params={"run_id": run_id, "metric_key": "m", "max_results": 25000}).json()
+            steps = sorted(int(m["step"]) for m in history["metrics"])
+            assert steps == list(range(BATCHES * PER_BATCH)), f"run {k}: {len(steps)} values"
+            data = session.get(f"{api}/runs/get", params={"run_id": run_id}).json()["run"]["data"]
+            assert {p["key"]: p["value"] for p in data["params"]} == {f"p{b}": str(k) for b in range(BATCHES)}
+            assert {t["key"] for t in data["tags"]} >= {f"t{b}" for b in range(BATCHES)}
+        children = psutil.Process(server.process.pid).children(recursive=True)
+        workers = [c for c in children if "spawn_main" in " ".join(c.cmdline())]
+        assert len(workers) >= 4, [c.cmdline() for c in children]
+
+    # The root holds exactly that, read back without any server.
+    from sparkml_ops.tracking.store import DeltaTrackingStore
+
+    store = DeltaTrackingStore(f"delta:{root}")
+    total = sum(len(store.get_metric_history(r, "m")) for r in run_ids)
+    assert total == CLIENTS * BATCHES * PER_BATCH
