@@ -24,6 +24,7 @@ def create_app(settings: ServerSettings) -> Any:
     Call once per process (MLflow's handlers and Flask app are process-wide).
     """
     _export_server_env(settings)
+    import mlflow
     from mlflow.server import app as flask_app
     from mlflow.server import handlers
     from mlflow.server.constants import ARTIFACT_ROOT_ENV_VAR, ARTIFACTS_DESTINATION_ENV_VAR
@@ -34,6 +35,10 @@ def create_app(settings: ServerSettings) -> Any:
     from sparkml_ops.tracking.artifact_uri import default_artifact_root
     from sparkml_ops.tracking.store import DeltaTrackingStore
 
+    # MLflow's server sets these too: code inside the server that opens a default client
+    # (the registry resolving models:/ sources, the assistant) must reach this root.
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    mlflow.set_registry_uri(settings.tracking_uri)
     store = DeltaTrackingStore(settings.tracking_uri)
     destination = default_artifact_root(store.location)
     handlers._tracking_store = ProxiedArtifactsStore(store, destination)
@@ -64,7 +69,8 @@ def _registry_store(tracking_uri: str) -> Any:
     from mlflow.server.handlers import _model_registry_store_registry
 
     try:
-        return _model_registry_store_registry.get_store(tracking_uri)
+        # the tracking URI too: else the registry resolves models:/ sources against MLflow's default store
+        return _model_registry_store_registry.get_store(tracking_uri, tracking_uri)
     except (MlflowException, ImportError) as exc:
         _logger.warning("No model registry for %s (%s): the UI's model pages will be empty.", tracking_uri, exc)
         return None

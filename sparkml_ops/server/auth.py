@@ -59,6 +59,9 @@ def prepare_auth(settings: ServerSettings, location: RootLocation) -> None:
 
 def bootstrap(settings: ServerSettings, location: RootLocation) -> None:
     """Create the user database and the admin once, in the parent, before workers start."""
+    from sparkml_ops.lake import Lake
+
+    Lake.open(location).close()  # a new root is created before _auth/ lands in its directory
     prepare_auth(settings, location)
     from mlflow.server.auth import bootstrap_admin_user
 

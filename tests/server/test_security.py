@@ -73,7 +73,7 @@ def test_auth_requires_credentials_and_enforces_read_only_users(auth_server):
     runs = requests.post(f"{api}/runs/search", json={"experiment_ids": [experiment_id]}, auth=admin).json()
     assert runs.get("runs", []) == []
     assert (root / "_auth" / "users.db").is_file()
-    assert oct((root / "_auth" / "secret_key").stat().st_mode & 0o777) == "0o600"
+    assert oct((root / "_auth" / "basic_auth.ini").stat().st_mode & 0o777) == "0o600"
 
 
 # --------------------------------------------------------------------- malformed input

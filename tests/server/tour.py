@@ -30,6 +30,7 @@ class PageReport:
     screenshot: Path | None = None
     text: str = ""
     elapsed_s: float = 0.0
+    shown_s: float = 0.0  # from navigation to the awaited text being visible
 
 
 @contextmanager
@@ -92,7 +93,7 @@ class Tour:
         self.page.goto(url, wait_until="domcontentloaded")
         if wait_for:
             self.page.get_by_text(wait_for, exact=False).first.wait_for(state="visible")
-        report = PageReport(name, url)
+        report = PageReport(name, url, shown_s=time.perf_counter() - began)
         self._settle()
         if action is not None:
             action(self.page)
