@@ -31,6 +31,8 @@ COMMANDS: dict[str, str] = {
     "rebuild": "sparkml_ops.cli.projects:rebuild",
     "score": "sparkml_ops.cli.models:score",
     "models": "sparkml_ops.cli.models:models",
+    "server": "sparkml_ops.cli.server:server",
+    "ui": "sparkml_ops.cli.server:ui",
 }
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 110}

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import requests
 
-READY_TIMEOUT_S = 240  # a loaded 2-core machine imports MLflow's server slowly
+READY_TIMEOUT_S = 600  # a loaded 2-core machine (load 60 seen) imports MLflow's server slowly
 
 
 @dataclass
@@ -80,13 +80,10 @@ def running(command: list[str], port: int, log: Path, env: dict[str, str] | None
 def sparkml_server(root: Path, log: Path, *, workers: int = 1, auth: bool = False,
                    env: dict[str, str] | None = None, extra_args: list[str] | None = None
                    ) -> contextlib.AbstractContextManager[Server]:
-    """``sparkml-ops server`` over ``root``."""
+    """``sparkml-ops server`` over ``root`` (the real command, in its own process)."""
     port = free_port()
-    code = ("import sys; from sparkml_ops.server.settings import ServerSettings; "
-            "from sparkml_ops.server.run import serve; "
-            f"serve(ServerSettings(tracking_uri={('delta:' + str(root))!r}, port={port}, workers={workers}, "
-            f"auth={auth!r}))")
-    command = [sys.executable, "-c", code, *(extra_args or [])]
+    command = [sys.executable, "-m", "sparkml_ops.cli", "server", "--root", str(root), "--port", str(port),
+               "--workers", str(workers), *(["--auth"] if auth else []), *(extra_args or [])]
     return running(command, port, log, env)
 
 

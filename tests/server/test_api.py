@@ -132,3 +132,46 @@ def test_oversized_request_bodies_are_refused_before_reading(client, server):
     assert response.status_code == 413
     assert "larger than the server's limit" in response.json()["message"]
     assert client.get_run(run_id).data.params == {}
+
+
+def test_remote_upload_and_download_of_a_300_mb_file_with_bounded_server_memory(client, server, tmp_path):
+    import hashlib
+
+    import psutil
+
+    big = tmp_path / "big.bin"
+    digest = hashlib.sha256()
+    with big.open("wb") as out:
+        for i in range(300):
+            block = hashlib.sha256(str(i).encode()).digest() * 32768  # 1 MiB, not compressible to nothing
+            digest.update(block)
+            out.write(block)
+    server_process = psutil.Process(server.process.pid)
+    before = server_process.memory_info().rss
+    peak = [before]
+
+    def sample() -> None:
+        while not done.is_set():
+            peak.append(server_process.memory_info().rss)
+            done.wait(0.2)
+
+    import threading
+
+    done = threading.Event()
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        run_id = client.create_run("0").info.run_id
+        client.log_artifact(run_id, str(big), "data")
+        local = client.download_artifacts(run_id, "data/big.bin", str(tmp_path / "down"))
+    finally:
+        done.set()
+        sampler.join()
+    received = hashlib.sha256()
+    with open(local, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            received.update(chunk)
+    assert received.hexdigest() == digest.hexdigest()
+    growth_mb = (max(peak) - before) / 2**20
+    print(f"server RSS growth during 300 MB upload+download: {growth_mb:.0f} MB")
+    assert growth_mb < 200, growth_mb

@@ -103,12 +103,17 @@ def servers(tmp_path_factory):
         started: dict[str, object] = {}
 
         def start_reference() -> None:
-            started["ref"] = stack.enter_context(mlflow_sqlite_server(base / "sqlite", base / "reference.log"))
+            try:
+                started["ref"] = stack.enter_context(mlflow_sqlite_server(base / "sqlite", base / "reference.log"))
+            except Exception as exc:  # noqa: BLE001 - re-raised in the test's thread below
+                started["error"] = exc
 
         reference_thread = threading.Thread(target=start_reference)
         reference_thread.start()  # both servers start at once
         ours = stack.enter_context(sparkml_server(root, base / "ours.log"))
         reference_thread.join()
+        if "error" in started:
+            raise started["error"]
         reference = started["ref"]
         yield ours, reference, seed(ours.url), seed(reference.url), scale, base
 

@@ -146,3 +146,18 @@ def test_malformed_json_to_every_endpoint_is_a_4xx_and_changes_nothing(server, s
 
 def test_after_the_malformed_requests_nothing_changed(server, seeded):
     assert _fingerprint(server.url) == seeded
+
+
+def test_cli_refuses_an_open_bind_and_bad_options_in_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    for args, message in (
+        (["--host", "0.0.0.0"], "is not a loopback address"),
+        (["--workers", "0"], "Invalid value for '--workers'"),
+        (["--auth", "--admin-password-file", str(tmp_path / "missing")], "cannot be read"),
+    ):
+        done = subprocess.run([sys.executable, "-m", "sparkml_ops.cli", "server", "--root", str(tmp_path / "lake"),
+                               *args], capture_output=True, text=True, timeout=300)
+        assert done.returncode == 2 and message in done.stderr, (args, done.stderr[-1000:])
+        assert "Traceback" not in done.stderr
