@@ -135,7 +135,7 @@ def seeded(server):
     return _fingerprint(server.url)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_malformed_json_to_every_endpoint_is_a_4xx_and_changes_nothing(server, seeded, data):
     path = data.draw(st.sampled_from(_post_endpoints()), label="endpoint")
