@@ -118,6 +118,7 @@ def servers(tmp_path_factory):
         yield ours, reference, seed(ours.url), seed(reference.url), scale, base
 
 
+@pytest.mark.timeout(3600)  # two servers, 10,000 runs and ~30 pages; minutes on a quiet machine
 def test_every_page_works_like_mlflow_on_sqlite(servers):
     ours, reference, seeded_ours, seeded_ref, scale, base = servers
     shots = base / "screenshots"
