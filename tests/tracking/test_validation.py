@@ -292,7 +292,7 @@ def test_invalid_search_filters_fail_even_with_no_runs(store, file_store):
 @pytest.mark.parametrize("method, args", [
     ("start_trace", (None,)),
     ("set_trace_tag", ("tr-1", "k", "v")),
-    ("get_trace_info", ("tr-1",)),
+    ("create_assessment", ("a",)),
     ("register_scorer", ("0", "s", "{}")),
     ("create_dataset", ("d",)),
 ])
