@@ -2,7 +2,9 @@
 
 Public entry points are imported lazily, so ``import sparkml_ops.models`` starts no JVM:
 
-- :func:`spark_udf` — a model as a Spark column expression (Arrow batches, loaded once per worker);
+- :func:`spark_udf` — a model as a Spark column: a native Spark SQL expression when the model
+  compiles (:mod:`sparkml_ops.models.compile`), else Arrow batches scored in Python workers;
+- :func:`to_sql` — the compiled model as Spark SQL text, for plain ``SELECT`` queries;
 - :func:`score` — any model on a DataFrame (Spark ML pipelines natively, the rest via Arrow);
 - :func:`predict_frame` — the ``mapInArrow`` path on a whole DataFrame;
 - :func:`resolve_model` — run id / ``runs:/`` / ``models:/`` / path to a local model directory.
@@ -20,6 +22,9 @@ _EXPORTS = {
     "resolve_model": "sparkml_ops.models.resolve",
     "ResolvedModel": "sparkml_ops.models.resolve",
     "ModelEnvWarning": "sparkml_ops.models.environment",
+    "to_sql": "sparkml_ops.models.compile",
+    "compile_model": "sparkml_ops.models.compile",
+    "NotCompilable": "sparkml_ops.models.compile",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -1,4 +1,7 @@
-"""``spark_udf``: an MLflow model as a Spark column expression that scores Arrow batches.
+"""``spark_udf``: an MLflow model as a Spark column expression.
+
+When the model compiles to Spark SQL (:mod:`sparkml_ops.models.compile`) the column is a
+native expression: no Python worker, Spark's code generation. Otherwise it is an Arrow UDF:
 
 The model is resolved and downloaded once on the driver, shipped to the executors once per
 session (a Spark archive), loaded once per Python worker and fed Arrow columns directly
@@ -8,21 +11,25 @@ object also scores whole DataFrames through ``mapInArrow`` (:meth:`ModelUDF.tran
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, Literal
 
 from sparkml_ops.errors import BadInput
 from sparkml_ops.models import environment, shipping, spec
 from sparkml_ops.models.handle import ModelHandle
 from sparkml_ops.models.resolve import ResolvedModel, resolve_model
 
+_log = logging.getLogger(__name__)
 DEFAULT_BATCH_SIZE = 50_000
+CompileMode = Literal["auto"] | bool
 MODEL_COLUMNS = ("model_uri", "model_run_id", "model_id")
 
 
-def _allow_pickle(explicit: bool | None) -> bool:
+def allow_pickle_default(explicit: bool | None) -> bool:
+    """``explicit``, else ``$MLFLOW_ALLOW_PICKLE_DESERIALIZATION`` (what MLflow's loaders honour)."""
     if explicit is not None:
         return bool(explicit)
     return os.environ.get("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "").strip().lower() in ("1", "true", "yes")
@@ -35,12 +42,45 @@ def _quote(name: str) -> str:
 class ModelUDF:
     """Callable like a UDF: ``udf(*cols)`` (or ``udf()`` to bind the signature's input names)."""
 
-    def __init__(self, model: ResolvedModel, inputs: spec.InputSpec, result_type: Any, handle: ModelHandle) -> None:
+    def __init__(self, model: ResolvedModel, inputs: spec.InputSpec, result_type: Any,
+                 handle: ModelHandle | Callable[[], ModelHandle], *, compiled: Any = None,
+                 compile_reason: str | None = None, compile_mode: CompileMode = "auto") -> None:
         self.model = model
         self.inputs = inputs
         self.result_type = result_type
-        self._handle = handle
+        self._handle_or_factory = handle
         self._udfs: dict[tuple[str, ...], Any] = {}
+        self.compiled = compiled  # sparkml_ops.models.compile.Compiled, or None
+        self.compile_reason = compile_reason  # why the model scores through Python, when it does
+        self.compile_mode = compile_mode
+
+    @property
+    def _handle(self) -> ModelHandle:
+        """The Python path's handle; a compiled model ships its files only if the Python path is needed."""
+        if callable(self._handle_or_factory):
+            self._handle_or_factory = self._handle_or_factory()
+        return self._handle_or_factory
+
+    @property
+    def sql(self) -> str | None:
+        """The compiled Spark SQL expression over the signature's names (None when not compiled)."""
+        return self.compiled.sql() if self.compiled is not None else None
+
+    def _compiled_sql(self, names: Sequence[Any]) -> str | None:
+        """The compiled expression over columns ``names``, or None (and one log line) if it cannot be used."""
+        if self.compiled is None:
+            return None
+        if all(isinstance(n, str) for n in names):
+            from sparkml_ops.models.compile.sqltext import quote
+
+            return self.compiled.bind([quote(n) for n in names])
+        why = "the compiled expression takes input columns by name, and Column expressions were passed"
+        if self.compile_mode is True:
+            from sparkml_ops.models.compile import NotCompilable
+
+            raise NotCompilable(f"model {self.model.label}: {why}; pass column names or compile='auto'")
+        _log.warning("model %s scores through the Python UDF: %s", self.model.label, why)
+        return None
 
     # -- description ----------------------------------------------------------------------
 
@@ -50,8 +90,9 @@ class ModelUDF:
         return self.inputs.names
 
     def __repr__(self) -> str:
+        path = "compiled to Spark SQL" if self.compiled is not None else "Python"
         return (f"ModelUDF({self.model.label}, inputs={spec.describe_inputs(self.inputs)}, "
-                f"returns {self.result_type.simpleString()})")
+                f"returns {self.result_type.simpleString()}, {path})")
 
     # -- binding --------------------------------------------------------------------------
 
@@ -101,6 +142,12 @@ class ModelUDF:
         from sparkml_ops.models.worker import udf_function
 
         columns, model_names, shown = self.bind(cols)
+        raw = tuple(cols[0]) if len(cols) == 1 and isinstance(cols[0], (list, tuple)) else cols
+        sql = self._compiled_sql(shown if all(isinstance(c, str) for c in raw) else raw)
+        if sql is not None:
+            from pyspark.sql import functions as F
+
+            return F.expr(sql)
         key = (*model_names, "|", *shown)
         udf = self._udfs.get(key)
         if udf is None:
@@ -153,7 +200,11 @@ class ModelUDF:
         return df, list(cols), model_names
 
     def transform(self, df, *cols: str, output_col: str = "prediction", model_columns: bool = False):
-        """``df`` plus ``output_col`` (and the model's ids when ``model_columns``), scored with ``mapInArrow``."""
+        """``df`` plus ``output_col`` (and the model's ids when ``model_columns``).
+
+        A compiled model adds one native column; otherwise rows are scored with ``mapInArrow``.
+        """
+        from pyspark.sql import functions as F
         from pyspark.sql import types as T
 
         from sparkml_ops.models.worker import map_function
@@ -166,6 +217,10 @@ class ModelUDF:
         df, columns, model_names = self.check_frame(df, cols)
         extra = dict(zip(MODEL_COLUMNS, (self.model.uri, self.model.run_id, self.model.model_id), strict=False)) \
             if model_columns else {}
+        sql = self._compiled_sql(columns)
+        if sql is not None:
+            return df.select("*", F.expr(sql).alias(output_col),
+                             *[F.lit(v).cast("string").alias(k) for k, v in extra.items()])
         fields = [*df.schema.fields, T.StructField(output_col, self.result_type, True)]
         fields += [T.StructField(name, T.StringType(), True) for name in extra]
         body = map_function(self.handle_for(model_names), columns, output_col, extra)
@@ -174,7 +229,7 @@ class ModelUDF:
 
 def spark_udf(spark, model: Any, *, result_type: Any = None, env: str = "local",
               batch_size: int = DEFAULT_BATCH_SIZE, fast: bool = True, allow_pickle: bool | None = None,
-              env_cache_dir: str | None = None, onnx_threads: int = 1) -> ModelUDF:
+              env_cache_dir: str | None = None, onnx_threads: int = 1, compile: CompileMode = "auto") -> ModelUDF:
     """An MLflow model (run id, ``runs:/``, ``models:/`` or a path) as a Spark UDF.
 
     ``result_type`` defaults to the signature's outputs. ``batch_size`` caps the rows per
@@ -183,7 +238,15 @@ def spark_udf(spark, model: Any, *, result_type: Any = None, env: str = "local",
     ``allow_pickle`` (default: ``$MLFLOW_ALLOW_PICKLE_DESERIALIZATION``) lets the workers
     unpickle model files, as MLflow's own loaders require. ``fast=False`` always goes
     through MLflow's pyfunc.
+
+    ``compile="auto"`` (default) makes the column a native Spark SQL expression when the model
+    compiles (linear models, tree ensembles, their scikit-learn pipelines; ONNX graphs of
+    them) and logs one line saying why when it does not; ``compile=True`` raises
+    :class:`~sparkml_ops.models.compile.NotCompilable` instead; ``compile=False`` always
+    scores in Python.
     """
+    if compile not in ("auto", True, False) or isinstance(compile, int) and not isinstance(compile, bool):
+        raise BadInput(f"compile must be 'auto', True or False, got {compile!r}")
     environment.check_mode(env)
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size <= 0:
         raise BadInput(f"batch_size must be a positive integer, got {batch_size!r}")
@@ -196,10 +259,32 @@ def spark_udf(spark, model: Any, *, result_type: Any = None, env: str = "local",
         environment.require_packed_session(spark, resolved, cache_dir=env_cache_dir)
     inputs = spec.input_spec(resolved.meta)
     result = spec.parse_result_type(result_type, spark) if result_type is not None else spec.output_type(resolved.meta)
-    archive = shipping.ship(spark, resolved)
-    handle = ModelHandle(
-        uri=resolved.uri, run_id=resolved.run_id, model_id=resolved.model_id, digest=resolved.digest,
-        archive=archive, local_path=resolved.path, input_kind=inputs.kind, input_names=inputs.names or (),
-        tensor_dtype=inputs.tensor_dtype, numeric=inputs.all_numeric, result_arrow=spec.arrow_type(result),
-        batch_size=batch_size, allow_pickle=_allow_pickle(allow_pickle), fast=fast, onnx_threads=onnx_threads)
-    return ModelUDF(resolved, inputs, result, handle)
+    compiled, reason = _try_compile(resolved, result, compile, allow_pickle)
+
+    def make_handle() -> ModelHandle:
+        return ModelHandle(
+            uri=resolved.uri, run_id=resolved.run_id, model_id=resolved.model_id, digest=resolved.digest,
+            archive=shipping.ship(spark, resolved), local_path=resolved.path, input_kind=inputs.kind,
+            input_names=inputs.names or (), tensor_dtype=inputs.tensor_dtype, numeric=inputs.all_numeric,
+            result_arrow=spec.arrow_type(result), batch_size=batch_size,
+            allow_pickle=allow_pickle_default(allow_pickle), fast=fast, onnx_threads=onnx_threads)
+    return ModelUDF(resolved, inputs, result, make_handle if compiled is not None else make_handle(),
+                    compiled=compiled, compile_reason=reason, compile_mode=compile)
+
+
+def _try_compile(resolved: ResolvedModel, result: Any, mode: CompileMode, allow_pickle: bool | None):
+    """(Compiled, None), or (None, why not) — logged once for ``"auto"``, raised for ``True``."""
+    if mode is False:
+        return None, "compile=False"
+    from sparkml_ops.models.compile import NotCompilable, compile_model
+
+    try:
+        return compile_model(resolved, result_type=result, allow_pickle=allow_pickle), None
+    except (AttributeError, TypeError, ValueError, IndexError, KeyError) as exc:
+        if not isinstance(exc, NotCompilable):  # a model shape the compiler did not foresee: Python scores it
+            exc = NotCompilable(f"the compiler failed: {type(exc).__name__}: {exc}")
+        if mode is True:
+            raise NotCompilable(f"model {resolved.label} does not compile to Spark SQL: {exc.message}") from None
+        _log.warning("model %s scores through the Python UDF: it does not compile to Spark SQL: %s",
+                     resolved.label, exc.message)
+        return None, exc.message

@@ -1,0 +1,97 @@
+"""Spark SQL text for compiled models: exact literals and the few numeric idioms models need.
+
+Every number is written so that Spark reads back the very same double (``repr`` of a
+float64 is its shortest round-trip form; the ``D`` suffix makes it a DOUBLE literal).
+Non-finite values, which SQL has no literal for, are casts of strings.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def double(value: float) -> str:
+    """A DOUBLE literal equal to ``value`` bit for bit."""
+    x = float(value)
+    if math.isnan(x):
+        return "CAST('NaN' AS DOUBLE)"
+    if math.isinf(x):
+        return "CAST('Infinity' AS DOUBLE)" if x > 0 else "CAST('-Infinity' AS DOUBLE)"
+    text = repr(x)
+    return f"({text}D)" if text.startswith("-") else f"{text}D"
+
+
+def string(value: str) -> str:
+    """A string literal (quotes and backslashes escaped)."""
+    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def label(value) -> str:
+    """A class label literal: BIGINT for integers, DOUBLE for floats, STRING otherwise, BOOLEAN for bools."""
+    if isinstance(value, (bool, np.bool_)):
+        return "true" if value else "false"
+    if isinstance(value, (int, np.integer)):
+        return f"CAST({int(value)} AS BIGINT)"
+    if isinstance(value, (float, np.floating)):
+        return double(float(value))
+    return string(str(value))
+
+
+def quote(name: str) -> str:
+    """A column name as a quoted identifier."""
+    return "`" + name.replace("`", "``") + "`"
+
+
+def chain_sum(terms: Sequence[str]) -> str:
+    """``(t0 + t1 + t2 + …)``: Spark's ``+`` is left-associative, so this adds left to right, the
+    order numpy's accumulation loops use. (Nested parentheses would say the same but make
+    Spark's SQL parser backtrack exponentially on long sums.)"""
+    if not terms:
+        return "0D"
+    return "(" + " + ".join(terms) + ")" if len(terms) > 1 else terms[0]
+
+
+def dot(features: Sequence[str], coef: Sequence[float], intercept: float) -> str:
+    """``Σ x_j·w_j + b`` (zero weights left out: they add exactly 0 to a finite sum)."""
+    terms = [f"({x} * {double(w)})" for x, w in zip(features, coef, strict=True) if float(w) != 0.0]
+    return chain_sum([*terms, double(intercept)])
+
+
+def sigmoid(x: str) -> str:
+    """``1 / (1 + exp(-x))``, in float64 as scipy's ``expit``."""
+    return f"(1D / (1D + exp(-({x}))))"
+
+
+def softmax(xs: Sequence[str]) -> list[str]:
+    """scikit-learn's softmax: subtract the row maximum, exponentiate, divide by the sum."""
+    top = f"greatest({', '.join(xs)})"
+    exps = [f"exp({x} - {top})" for x in xs]
+    total = chain_sum(exps)
+    return [f"({e} / {total})" for e in exps]
+
+
+def argmax_label(scores: Sequence[str], labels: Sequence) -> str:
+    """The label of the first maximal score (numpy's ``argmax`` tie rule), each score written once.
+
+    ``array_max`` over ``(score, -index)`` structs picks the largest score and, among equal
+    ones, the smallest index; Spark orders NaN above every number, as numpy's argmax picks
+    the first NaN.
+    """
+    if len(scores) == 1:
+        return label(labels[0])
+    pairs = ", ".join(f"named_struct('s', {s}, 'i', {-j})" for j, s in enumerate(scores))
+    names = f"array({', '.join(label(v) for v in labels)})"
+    return f"element_at({names}, 1 - array_max(array({pairs})).i)"
+
+
+def positive_label(score: str, labels: Sequence, *, strict: bool) -> str:
+    """Binary decision: ``labels[1]`` when ``score > 0`` (``>= 0`` unless ``strict``), else ``labels[0]``."""
+    op = ">" if strict else ">="
+    return f"CASE WHEN {score} {op} 0D THEN {label(labels[1])} ELSE {label(labels[0])} END"
+
+
+def array_of(values: Sequence[str]) -> str:
+    return f"array({', '.join(values)})"
