@@ -122,6 +122,31 @@ def serve(model: str, root: str | None, host: str, port: int, workers: int, max_
     serve_model(settings, tracking_uri=config.tracking_uri(root))
 
 
+@models.command("compile", short_help="Print a model as one Spark SQL expression (or why it does not compile).")
+@click.argument("model_uri")
+@root_option
+@click.option("--columns", callback=comma_list, metavar="A,B,...",
+              help="input column names to use in the expression (default: the signature's names)")
+def compile_model(model_uri: str, root: str | None, columns: tuple[str, ...]) -> int:
+    """Print MODEL_URI's prediction as a Spark SQL expression, for ``SELECT …, <expr> AS prediction FROM t``.
+
+    Exit code 0 and the expression on stdout when the model compiles; exit code 1 and the
+    reason (naming the part that does not compile) on stderr when it does not.
+    """
+    import mlflow
+
+    from sparkml_ops import config
+    from sparkml_ops.models.compile import NotCompilable, to_sql
+
+    mlflow.set_tracking_uri(config.tracking_uri(root))
+    try:
+        click.echo(to_sql(model_uri, columns=list(columns) or None))
+    except NotCompilable as exc:
+        click.echo(f"model {model_uri} does not compile to Spark SQL: {exc.message}", err=True)
+        return 1
+    return 0
+
+
 def _register_registry_commands() -> None:
     from sparkml_ops.cli.registry import list_models, promote, versions
 

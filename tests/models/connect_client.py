@@ -21,13 +21,16 @@ def main(argv: list[str]) -> int:
     from sparkml_ops.models import spark_udf, worker
     from tests.models.conftest import features
 
-    remote, tracking_uri, model_uri = argv
+    remote, tracking_uri, model_uri, mode = (*argv, "false")[:4]
+    compile_mode = {"true": True, "false": False, "auto": "auto"}[mode]
     mlflow.set_tracking_uri(tracking_uri)
     spark = SparkSession.builder.remote(remote).getOrCreate()
-    udf = spark_udf(spark, model_uri)
+    udf = spark_udf(spark, model_uri, compile=compile_mode)
     X = features(120)
     df = spark.createDataFrame(X.assign(id=np.arange(len(X))))
-    by_udf = df.withColumn("p", udf()).toPandas().sort_values("id")
+    scored = df.withColumn("p", udf())
+    plan = scored._explain_string() if hasattr(scored, "_explain_string") else ""
+    by_udf = scored.toPandas().sort_values("id")
     by_transform = udf.transform(df).toPandas().sort_values("id")
     handle = udf.handle_for(udf.input_names)
 
@@ -38,7 +41,8 @@ def main(argv: list[str]) -> int:
     dirs = [r.d for r in spark.range(2).mapInArrow(where, "d string").collect()]
     print(json.dumps({"session": type(spark).__module__, "udf": by_udf.p.tolist(),
                       "transform": by_transform.prediction.tolist(), "dirs": dirs, "local": handle.local_path,
-                      "archive": handle.archive}))
+                      "archive": handle.archive,
+                      "compiled": udf.compiled is not None, "plan": plan}))
     spark.stop()
     return 0
 

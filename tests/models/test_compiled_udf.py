@@ -149,3 +149,21 @@ def test_compiled_model_scores_a_stream(spark, lr_model, tmp_path):
     assert len(got) == len(X)
     np.testing.assert_array_equal(got.sort_values("f0").p.to_numpy(),
                                   model.predict(got.sort_values("f0")[FEATURES]))
+
+
+def test_models_compile_command_prints_the_expression_or_why_not(rf_path, tmp_path):
+    from click.testing import CliRunner
+    from sklearn.neighbors import KNeighborsClassifier
+
+    from sparkml_ops.cli import main
+    from sparkml_ops.models import to_sql
+
+    path, _ = rf_path
+    runner = CliRunner()
+    result = runner.invoke(main, ["models", "compile", path, "--root", str(tmp_path / "lake")])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == to_sql(path)
+    X = features(100)
+    knn = _save(KNeighborsClassifier(3).fit(X, labels(X)), X, tmp_path / "knn")
+    result = runner.invoke(main, ["models", "compile", knn, "--root", str(tmp_path / "lake")])
+    assert result.exit_code == 1 and "KNeighborsClassifier does not compile" in result.stderr

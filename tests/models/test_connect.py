@@ -72,3 +72,22 @@ def test_spark_udf_on_a_connect_session(connect_server, lr_model, tracking_uri):
     # the server's workers use the archive the client uploaded, not the client's local copy
     assert all(d.endswith(out["archive"]) and d != out["local"] for d in out["dirs"]), out["dirs"]
     assert np.array(out["udf"]).std() > 0
+
+
+def test_compiled_model_on_a_connect_session(connect_server, lr_model, tracking_uri):
+    """A compiled model is a plain SQL expression for the Connect server: no Python worker scores it."""
+    from tests.models.conftest import features
+
+    info, _, model, _ = lr_model
+    import mlflow
+
+    mlflow.flush_async_logging()
+    result = subprocess.run([sys.executable, "-m", "tests.models.connect_client", connect_server, tracking_uri,
+                             info.model_uri, "true"], cwd=REPO, capture_output=True, text=True, timeout=400,
+                            env=dict(os.environ, PYTHONPATH=str(REPO)))
+    assert result.returncode == 0, result.stderr[-4000:]
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert out["compiled"] and out["session"].startswith("pyspark.sql.connect")
+    assert "ArrowEvalPython" not in out["plan"] and "Project" in out["plan"], out["plan"]
+    expected = model.predict(features(120)).tolist()
+    assert out["udf"] == expected and out["transform"] == expected

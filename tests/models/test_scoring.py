@@ -39,7 +39,7 @@ def test_spark_ml_pipeline_runs_its_own_transform(spark, tracking_uri):
 def test_pyfunc_model_goes_through_arrow(spark, lr_model):
     info, _, model, X = lr_model
     df = spark.createDataFrame(X.assign(id=np.arange(len(X))))
-    out = score(df, info.model_uri, output_col="label_hat").toPandas().sort_values("id")
+    out = score(df, info.model_uri, output_col="label_hat", compile=False).toPandas().sort_values("id")
     np.testing.assert_array_equal(out["label_hat"].to_numpy(), model.predict(X))
 
 

@@ -52,7 +52,7 @@ def test_model_is_shipped_as_archive_and_loaded_once_per_worker(spark, lr_model)
     from sparkml_ops.models import worker
 
     info, _, _, X = lr_model
-    udf = spark_udf(spark, info.model_uri)
+    udf = spark_udf(spark, info.model_uri, compile=False)  # the Python path: the model travels to the workers
     df = _frame(spark, X).repartition(8)
     df.withColumn("p", udf()).write.format("noop").mode("overwrite").save()  # 8 tasks on 2 Python workers
     handle = udf.handle_for(udf.input_names)

@@ -24,6 +24,15 @@ def double(value: float) -> str:
     return f"({text}D)" if text.startswith("-") else f"{text}D"
 
 
+def doubles(values) -> list[str]:
+    """:func:`double` for a whole array, fast (compiling a large forest formats 10^5–10^6 numbers)."""
+    arr = np.asarray(values, dtype=np.float64).ravel()
+    out = [f"{r}D" for r in map(repr, arr.tolist())]
+    for i in np.flatnonzero(~np.isfinite(arr) | (arr < 0)).tolist():
+        out[i] = double(arr[i])
+    return out
+
+
 def string(value: str) -> str:
     """A string literal (quotes and backslashes escaped)."""
     return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"

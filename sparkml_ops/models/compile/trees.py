@@ -23,40 +23,51 @@ from sparkml_ops.models.compile.base import Feature, NotCompilable
 from sparkml_ops.models.compile.linear import numeric
 
 
-def _node(x: str, threshold: str, left: str, right: str, missing_left: bool) -> str:
-    if missing_left:
-        # NaN > t is true in Spark (NaN sorts last) and NULL > t is NULL: both must go left
-        return f"CASE WHEN {x} > {threshold} AND NOT isnan({x}) THEN {right} ELSE {left} END"
-    return f"CASE WHEN {x} <= {threshold} THEN {left} ELSE {right} END"
-
-
 def _emit(left: np.ndarray, right: np.ndarray, feature: np.ndarray, threshold: Sequence[str],
-          missing_left: np.ndarray, xs: Sequence[str], leaf: Callable[[int], str]) -> str:
-    """One tree's CASE expression (iterative, so deep trees cannot exhaust Python's stack)."""
-    out: dict[int, str] = {}
-    stack = [(0, False)]
+          missing_left: np.ndarray, xs: Sequence[str], leaves: Sequence[str]) -> str:
+    """One tree's CASE expression (iterative, so deep trees cannot exhaust Python's stack).
+
+    ``leaves[n]`` is the SQL of node ``n``'s value when ``n`` is a leaf.
+    """
+    lefts, rights = left.tolist(), right.tolist()
+    cols = [xs[f] if f >= 0 else "" for f in feature.tolist()]
+    miss = np.asarray(missing_left, dtype=bool).tolist()
+    out: list[str | None] = [None] * len(lefts)
+    stack = [0]
     while stack:
-        node, ready = stack.pop()
-        if left[node] < 0:
-            out[node] = leaf(node)
-        elif ready:
-            out[node] = _node(xs[feature[node]], threshold[node], out.pop(left[node]), out.pop(right[node]),
-                              bool(missing_left[node]))
+        node = stack[-1]
+        lo = lefts[node]
+        if lo < 0:
+            out[node] = leaves[node]
+            stack.pop()
+            continue
+        hi = rights[node]
+        if out[lo] is None:
+            stack.append(lo)
+            continue
+        if out[hi] is None:
+            stack.append(hi)
+            continue
+        stack.pop()
+        x, t = cols[node], threshold[node]
+        if miss[node]:
+            # NaN > t is true in Spark (NaN sorts last) and NULL > t is NULL: both must go left
+            out[node] = f"CASE WHEN {x} > {t} AND NOT isnan({x}) THEN {out[hi]} ELSE {out[lo]} END"
         else:
-            stack += [(node, True), (int(left[node]), False), (int(right[node]), False)]
+            out[node] = f"CASE WHEN {x} <= {t} THEN {out[lo]} ELSE {out[hi]} END"
+        out[lo] = out[hi] = ""  # free the children's text as soon as the parent holds it
     return out[0]
 
 
 def _sk_tree(tree, xs32: Sequence[str], values: np.ndarray) -> Callable[[int], str]:
     """A function: column k of ``values`` (one row per node) → the tree's expression for it."""
     t = tree.tree_
-    thresholds = [q.double(v) for v in t.threshold]
+    thresholds = q.doubles(t.threshold)
     missing = getattr(t, "missing_go_to_left", np.zeros(t.node_count, dtype=np.uint8))
     left, right, feature = t.children_left, t.children_right, t.feature
 
     def for_column(k: int) -> str:
-        column = values[:, k]
-        return _emit(left, right, feature, thresholds, missing, xs32, lambda n: q.double(column[n]))
+        return _emit(left, right, feature, thresholds, missing, xs32, q.doubles(values[:, k]))
     return for_column
 
 
@@ -89,9 +100,10 @@ def decision_tree(model, features: Sequence[Feature], method: str) -> str:
     if method == "predict":
         winners = np.argmax(model.tree_.value[:, 0, :], axis=1)  # predict takes argmax of the raw values
         t = model.tree_
-        return _emit(t.children_left, t.children_right, t.feature, [q.double(v) for v in t.threshold],
+        names = [q.label(c) for c in classes]
+        return _emit(t.children_left, t.children_right, t.feature, q.doubles(t.threshold),
                      getattr(t, "missing_go_to_left", np.zeros(t.node_count, dtype=np.uint8)), xs,
-                     lambda n: q.label(classes[int(winners[n])]))
+                     [names[w] for w in winners.tolist()])
     if method == "predict_proba":
         build = _sk_tree(model, xs, _tree_proba(model))
         return q.array_of([build(k) for k in range(len(classes))])
@@ -179,10 +191,8 @@ def _hist_tree(predictor, xs: Sequence[str]) -> str:
     leaf = nodes["is_leaf"].astype(bool)
     left = np.where(leaf, -1, nodes["left"].astype(np.int64))
     right = np.where(leaf, -1, nodes["right"].astype(np.int64))
-    thresholds = [q.double(v) for v in nodes["num_threshold"]]
-    values = nodes["value"]
-    return _emit(left, right, nodes["feature_idx"].astype(np.int64), thresholds, nodes["missing_go_to_left"], xs,
-                 lambda n: q.double(values[n]))
+    return _emit(left, right, np.where(leaf, -1, nodes["feature_idx"].astype(np.int64)),
+                 q.doubles(nodes["num_threshold"]), nodes["missing_go_to_left"], xs, q.doubles(nodes["value"]))
 
 
 def hist_gradient_boosting(model, features: Sequence[Feature], method: str) -> str:
