@@ -276,12 +276,15 @@ def _try_compile(resolved: ResolvedModel, result: Any, mode: CompileMode, allow_
     """(Compiled, None), or (None, why not) — logged once for ``"auto"``, raised for ``True``."""
     if mode is False:
         return None, "compile=False"
+    from mlflow.exceptions import MlflowException
+
     from sparkml_ops.models.compile import NotCompilable, compile_model
 
     try:
         return compile_model(resolved, result_type=result, allow_pickle=allow_pickle), None
-    except (AttributeError, TypeError, ValueError, IndexError, KeyError) as exc:
-        if not isinstance(exc, NotCompilable):  # a model shape the compiler did not foresee: Python scores it
+    except (MlflowException, AttributeError, TypeError, ValueError, IndexError, KeyError, ImportError, OSError) as exc:
+        # e.g. the driver may not unpickle the model, or a model shape the compiler did not foresee
+        if not isinstance(exc, NotCompilable):
             exc = NotCompilable(f"the compiler failed: {type(exc).__name__}: {exc}")
         if mode is True:
             raise NotCompilable(f"model {resolved.label} does not compile to Spark SQL: {exc.message}") from None

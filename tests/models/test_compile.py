@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.models.conftest import SKLEARN_REQS
+
 pytestmark = [pytest.mark.spark, pytest.mark.usefixtures("allow_pickle")]
 
 NUM = ["f0", "f1", "f2", "f3"]
@@ -153,7 +155,8 @@ def compiled_scores(spark, tmp_path_factory):
                 path = folder / f"{model_id}-{method}"
                 out = getattr(model, method)(train.head(50))
                 mlflow.sklearn.save_model(model, str(path), signature=infer_signature(train.head(50), out),
-                                          serialization_format="cloudpickle", pyfunc_predict_fn=method)
+                                          serialization_format="cloudpickle", pyfunc_predict_fn=method,
+                                          pip_requirements=SKLEARN_REQS)
                 paths[(model_id, method)] = path
     rng = np.random.default_rng(7)
     test = pd.DataFrame(rng.standard_normal((ROWS, len(NUM))) * 1.5, columns=NUM)
@@ -238,12 +241,12 @@ def test_not_compilable_names_the_part(tmp_path):
     y = _targets(_train_frame(200))[0]
     knn = KNeighborsClassifier(3).fit(X, y)
     mlflow.sklearn.save_model(knn, str(tmp_path / "knn"), signature=infer_signature(X, knn.predict(X)),
-                              serialization_format="cloudpickle")
+                              serialization_format="cloudpickle", pip_requirements=SKLEARN_REQS)
     with pytest.raises(NotCompilable, match="KNeighborsClassifier does not compile"):
         compile_model(str(tmp_path / "knn"))
     pipe = make_pipeline(PolynomialFeatures(), KNeighborsClassifier(3)).fit(X, y)
     mlflow.sklearn.save_model(pipe, str(tmp_path / "poly"), signature=infer_signature(X, pipe.predict(X)),
-                              serialization_format="cloudpickle")
+                              serialization_format="cloudpickle", pip_requirements=SKLEARN_REQS)
     with pytest.raises(NotCompilable, match="pipeline step PolynomialFeatures"):
         compile_model(str(tmp_path / "poly"))
 

@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from tests.models.conftest import FEATURES, features, labels
+from tests.models.conftest import FEATURES, SKLEARN_REQS, features, labels
 
 pytestmark = [pytest.mark.spark, pytest.mark.usefixtures("allow_pickle")]
 PYTHON_NODES = ("ArrowEvalPython", "BatchEvalPython", "MapInArrow", "MapInPandas", "PythonUDF")
@@ -20,7 +20,8 @@ def _save(model, X, path, method="predict"):
     from mlflow.models import infer_signature
 
     mlflow.sklearn.save_model(model, str(path), signature=infer_signature(X, getattr(model, method)(X)),
-                              serialization_format="cloudpickle", pyfunc_predict_fn=method)
+                              serialization_format="cloudpickle", pyfunc_predict_fn=method,
+                                          pip_requirements=SKLEARN_REQS)
     return str(path)
 
 
