@@ -101,8 +101,7 @@ def test_large_forest_stays_in_whole_stage_codegen(spark, rf_path):
     visit(plan)
     assert stages, plan.toString()
     limit = int(spark.conf.get("spark.sql.codegen.hugeMethodLimit"))
-    module = getattr(jvm.org.apache.spark.sql.catalyst.expressions.codegen, "CodeGenerator$")
-    generator = getattr(module, "MODULE$")
+    generator = jvm.org.apache.spark.sql.catalyst.expressions.codegen.CodeGenerator  # static forwarders
     for stage in stages:
         code = stage.doCodeGen()._2()
         stats = generator.compile(code)._2()
@@ -144,7 +143,7 @@ def test_compiled_model_scores_a_stream(spark, lr_model, tmp_path):
     scored = stream.withColumn("p", udf())
     query = scored.writeStream.format("memory").queryName("compiled_stream").trigger(availableNow=True).start()
     query.awaitTermination(300)
-    plan = query.lastExecution.executedPlan().toString()
+    plan = query._jsq.explainInternal(False)
     assert not [n for n in PYTHON_NODES if n in plan], plan
     got = spark.sql("SELECT * FROM compiled_stream").toPandas()
     assert len(got) == len(X)
