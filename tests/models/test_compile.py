@@ -90,8 +90,9 @@ def _models():
 
 
 def _needs_finite(model_id: str) -> bool:
-    """Linear models (and their pipelines) reject NaN in scikit-learn; trees route it."""
-    return model_id in ("linreg", "ridge", "lasso", "enet", "logreg", "logreg_multi", "pipe_logreg", "pipe_ridge")
+    """Linear models (and their pipelines) and GradientBoosting reject NaN in scikit-learn; other trees route it."""
+    return model_id in ("linreg", "ridge", "lasso", "enet", "logreg", "logreg_multi", "pipe_logreg", "pipe_ridge",
+                        "gb_clf", "gb_multi", "gb_reg")
 
 
 def _thresholds(model) -> list[tuple[int, float]]:
