@@ -177,11 +177,15 @@ def compiled_scores(spark, tmp_path_factory):
     return {"fitted": fitted, "test": test, "out": out, "names": names, "compiled": compiled}
 
 
-def _reference(model, method: str, X: pd.DataFrame, finite_only: bool):
-    """scikit-learn's answers and a mask of the rows it answers (linear models refuse NaN/inf)."""
+def _reference(model_id: str, model, method: str, X: pd.DataFrame):
+    """scikit-learn's answers and a mask of the rows it answers: linear models and GradientBoosting refuse
+    NaN; every model but HistGradientBoosting refuses ±inf and values beyond float32 (the trees' dtype)."""
+    values = X[NUM].to_numpy(dtype=np.float64)
     keep = np.ones(len(X), dtype=bool)
-    if finite_only:
-        keep = np.isfinite(X[NUM].to_numpy(dtype=np.float64)).all(axis=1)
+    if not model_id.startswith("hgb"):
+        keep &= ~(np.abs(values) > np.finfo(np.float32).max).any(axis=1)
+    if _needs_finite(model_id):
+        keep &= ~np.isnan(values).any(axis=1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return getattr(model, method)(X[keep]), keep
@@ -196,7 +200,7 @@ def test_compiled_model_gives_the_models_own_answers(compiled_scores, model_id, 
     test = compiled_scores["test"]
     X = test[[*NUM, "cat"]] if uses_cat else test[NUM]
     X = X.astype({c: np.float64 for c in NUM})
-    expected, keep = _reference(model, method, X, _needs_finite(model_id))
+    expected, keep = _reference(model_id, model, method, X)
     got = compiled_scores["out"][compiled_scores["names"][(model_id, method)]].to_numpy()[keep]
     assert keep.sum() >= ROWS
     if method == "predict_proba":
