@@ -37,7 +37,7 @@ setup(
         "test": ["pytest>=8", "pytest-timeout>=2.3", "ruff>=0.6", "import-linter>=2",
                  "matplotlib>=3.8", "pillow>=10", "httpx>=0.27,<1",
                  "mlflow>=3.6,<3.18", "sqlalchemy>=2", "alembic", "psutil", "Flask-WTF>=1.2,<2",
-                 "hypothesis>=6.100",
+                 "hypothesis>=6.100", "optuna>=4.0,<6", "plotly>=5.20,<8",
                  "playwright>=1.45,<2",  # browser tests drive Debian's chromium (.ci/run installs it)
                  "ipykernel>=6.29", "nbclient>=0.10", "nbformat>=5.9", "nbconvert>=7.16"],
         # `sparkml-ops server|ui`: MLflow's tracking server and web UI (same version as mlflow-skinny);
@@ -45,8 +45,11 @@ setup(
         "server": ["mlflow>=3.6,<3.18", "Flask-WTF>=1.2,<2"],
         # notebook logging: %load_ext sparkml_ops, snapshots as ipynb + HTML, plot_metrics
         "notebook": ["ipykernel>=6.29", "nbclient>=0.10", "nbformat>=5.9", "nbconvert>=7.16", "matplotlib>=3.8"],
-        # MLflow's own stores, as the reference in bench/ (same version as mlflow-skinny)
-        "bench": ["mlflow>=3.6,<3.18", "sqlalchemy>=2", "alembic", "psutil"],
+        # sparkml_ops.tuning: Optuna's samplers, its plotly (HTML) and matplotlib (PNG) plots
+        "tuning": ["optuna>=4.0,<6", "plotly>=5.20,<8", "matplotlib>=3.8"],
+        # MLflow's own stores, as the reference in bench/ (same version as mlflow-skinny);
+        # Hyperopt's SparkTrials for bench_tuning.py
+        "bench": ["mlflow>=3.6,<3.18", "sqlalchemy>=2", "alembic", "psutil", "hyperopt>=0.2.7"],
     },
     entry_points={
         "console_scripts": ["sparkml-ops=sparkml_ops.cli:main"],

@@ -71,3 +71,9 @@ class ScoringError(SparkmlOpsError, RuntimeError):
 
     default_code = INTERNAL_ERROR
 
+
+
+class TuningFailed(SparkmlOpsError, RuntimeError):
+    """A hyperparameter study ended without one finished trial; the message names a failed trial and its error."""
+
+    default_code = INTERNAL_ERROR

@@ -319,6 +319,24 @@ class DeltaTrackingStore(LoggedModelsMixin, MetricSamplingMixin, GenAIMixin, Abs
                                   "value": list(tag_rows.values()), "deleted": [False] * len(tag_rows)})
         return entities.run(row, [], [], [{"key": k, "value": v} for k, v in tag_rows.items()], [], [])
 
+    def adopt_run(self, run: Run) -> None:
+        """Know a run that another process created and may not have committed yet.
+
+        Tuning creates each trial's run on the driver and logs into it from a Spark executor
+        at once; without this the executor would wait for the driver's commit to see the run.
+        Only this process's cache learns the run; nothing is written.
+        """
+        info = run.info
+        row = {
+            "run_id": info.run_id, "experiment_id": str(info.experiment_id), "run_name": info.run_name,
+            "user_id": info.user_id or "", "status": info.status, "start_time": info.start_time,
+            "end_time": info.end_time, "lifecycle_stage": info.lifecycle_stage,
+            "artifact_uri": info.artifact_uri, "deleted_time": None,
+        }
+        _validate_run_id(info.run_id)
+        with self._cache_lock:
+            self._runs.setdefault(info.run_id, row)
+
     def get_run(self, run_id):
         row = self._run_row(run_id)
         return self._build_runs([row])[0]
