@@ -72,7 +72,6 @@ class ScoringError(SparkmlOpsError, RuntimeError):
     default_code = INTERNAL_ERROR
 
 
-
 class TuningFailed(SparkmlOpsError, RuntimeError):
     """A hyperparameter study ended without one finished trial; the message names a failed trial and its error."""
 

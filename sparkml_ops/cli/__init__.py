@@ -33,6 +33,7 @@ COMMANDS: dict[str, str] = {
     "models": "sparkml_ops.cli.models:models",
     "server": "sparkml_ops.cli.server:server",
     "ui": "sparkml_ops.cli.server:ui",
+    "tune": "sparkml_ops.cli.tune:tune",
 }
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 110}

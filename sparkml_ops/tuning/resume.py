@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from sparkml_ops.errors import BadInput
@@ -23,6 +24,7 @@ from sparkml_ops.tuning.study import (
     TRIAL_TAG,
     Settings,
     StudyState,
+    make_sampler,
 )
 
 
@@ -71,6 +73,9 @@ def restore(client: Any, parent: Any, space: Mapping[str, Any], settings: Settin
 
     state = StudyState(settings)
     parent_id = parent.info.run_id
+    lake = getattr(client._tracking_client.store, "lake", None)
+    if lake is not None:  # what the dead driver acknowledged but had not committed is part of the study
+        lake.recover()
     ended = []
     for run in child_runs(client, parent.info.experiment_id, parent_id):
         tags = run.data.tags
@@ -95,6 +100,9 @@ def restore(client: Any, parent: Any, space: Mapping[str, Any], settings: Settin
                                   "FINISHED" if finished else "FAILED", value if finished else None,
                                   S.resolve(space, raw), dict(run.data.metrics), run.info.start_time or 0,
                                   run.info.end_time or 0, run.data.tags.get(ERROR_TAG)))
+    if settings.seed is not None and settings.sampler != "grid":
+        # a sampler seeded as before would propose the finished trials' points again
+        optuna_study.sampler = make_sampler(replace(settings, seed=settings.seed + 7919 * (state.done + 1)), space)
     client.update_run(parent_id, status="RUNNING")
     client.set_tag(parent_id, PREFIX + "resumed_with", str(state.done))
     return state

@@ -198,11 +198,9 @@ class Study:
         from mlflow.entities import Metric, RunTag
 
         if outcome.status == "FINISHED":
-            with self._optuna_lock:
-                self.optuna.tell(trial, outcome.value)
+            self._tell(trial, outcome.value)
         else:
-            with self._optuna_lock:
-                self.optuna.tell(trial, state=optuna.trial.TrialState.FAIL)
+            self._tell(trial, state=optuna.trial.TrialState.FAIL)
         if self.launcher.records_outcome:
             metrics = [Metric(k, v, outcome.end_ms, 0) for k, v in outcome.metrics.items()]
             tags = [RunTag(ERROR_TAG, outcome.error[:5000])] if outcome.error else []
@@ -210,6 +208,16 @@ class Study:
             self.client.set_terminated(outcome.run_id, outcome.status, end_time=outcome.end_ms)
         self.state.observe(TrialRecord(spec.number, outcome.run_id, outcome.status, outcome.value, spec.params,
                                        outcome.metrics, outcome.start_ms, outcome.end_ms, outcome.error))
+
+    def _tell(self, trial: Any, value: float | None = None, **kwargs: Any) -> None:
+        with self._optuna_lock:
+            try:
+                self.optuna.tell(trial, value, **kwargs)
+            except RuntimeError as exc:
+                # Optuna's GridSampler stops the study when the grid is done, which only works inside
+                # optimize(); the trial is recorded all the same and _should_launch sees the grid is done.
+                if "Study.stop" not in str(exc):
+                    raise
 
     def _abort(self) -> None:
         """The driver is interrupted: stop the trials, end every run it started KILLED, never RUNNING."""
