@@ -48,7 +48,8 @@ def test_compiled_plan_has_no_python_node_and_python_path_does(spark, lr_model):
     scored = df.withColumn("p", compiled())
     plan = _plan(scored)
     assert not [n for n in PYTHON_NODES if n in plan], plan
-    assert [r.p for r in scored.collect()] == model.predict(X).tolist()
+    got = scored.toPandas()
+    assert got.p.tolist() == model.predict(got[FEATURES]).tolist()
     transformed = compiled.transform(df)
     assert not [n for n in PYTHON_NODES if n in _plan(transformed)]
     python = spark_udf(spark, info.model_uri, compile=False)
@@ -83,7 +84,7 @@ def test_large_forest_stays_in_whole_stage_codegen(spark, rf_path):
 
     path, model = rf_path
     X = features(2000, seed=3)
-    df = spark.createDataFrame(X)
+    df = spark.createDataFrame(X).repartition(2)  # not a local relation: Spark would fold the projection into it
     udf = spark_udf(spark, path, compile=True)
     assert udf.compiled.tree_count == 30
     scored = df.withColumn("p", udf())
@@ -106,7 +107,8 @@ def test_large_forest_stays_in_whole_stage_codegen(spark, rf_path):
         code = stage.doCodeGen()._2()
         stats = generator.compile(code)._2()
         assert stats.maxMethodCodeSize() <= limit, (stats.maxMethodCodeSize(), limit)
-    assert [r.p for r in scored.collect()] == model.predict(X).tolist()
+    got = scored.toPandas()
+    assert got.p.tolist() == model.predict(got[FEATURES]).tolist()
 
 
 def test_compile_time_of_a_forest(rf_path):
