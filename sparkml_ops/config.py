@@ -1,17 +1,21 @@
-"""Settings, resolved in one place: explicit argument, environment, config file, default.
+"""Every setting, in one spec with sections, resolved in one place: explicit argument,
+environment variable, config files (``$SPARKML_OPS_CONF_DIR``, the user's, then ``conf/``),
+default.
 
 A bad value raises :class:`BadInput` naming every place that was looked at, so a user can
-see which one won.
+see which one won. The README's settings table is generated from :data:`SETTINGS`
+(:func:`settings_table`); a test keeps the two equal.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import tomllib
 
@@ -22,8 +26,15 @@ CONF_FILE_NAME = "sparkml_ops.toml"
 USER_CONF_FILE = Path("~/.config/sparkml_ops/config.toml")
 
 
+Section = Literal["tracking", "environments", "models", "serving", "server", "notebook", "projects"]
+
+
 @dataclass(frozen=True)
 class Setting:
+    """One setting: its section (a ``[sparkml_ops.<section>]`` table in a config file), its
+    environment variable, default, parser and the meaning shown in the README."""
+
+    section: Section
     name: str
     env: str
     default: Any
@@ -47,41 +58,69 @@ def _parse_positive_int(text: str) -> int:
     return value
 
 
-def _parse_json_object(text: str) -> dict[str, str]:
-    value = json.loads(text) if isinstance(text, str) else text
-    if not isinstance(value, dict):
-        raise ValueError(f"expected a JSON object, got {text!r}")
-    return {str(k): str(v) for k, v in value.items()}
+def _parse_non_negative(kind: Callable[[str], Any]) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        value = kind(text)
+        if value < 0:
+            raise ValueError(f"expected a number >= 0, got {text!r}")
+        return value
+
+    return parse
+
+
+def _parse_json(kind: type) -> Callable[[Any], Any]:
+    def parse(text: Any) -> Any:
+        value = json.loads(text) if isinstance(text, str) else text
+        if not isinstance(value, kind):
+            raise ValueError(f"expected a JSON {'object' if kind is dict else 'list'}, got {str(text)[:80]!r}")
+        return {str(k): str(v) for k, v in value.items()} if kind is dict else value
+
+    return parse
 
 
 SETTINGS: dict[str, Setting] = {
     s.name: s
     for s in (
-        Setting("root", "SPARKML_OPS_ROOT", "~/.sparkml_ops/lake", str,
-                "Tracking root used when no tracking URI names one."),
-        Setting("flush_interval_ms", "SPARKML_OPS_FLUSH_INTERVAL_MS", 500, _parse_positive_int,
-                "Longest time a logged value waits in the write-ahead log before its Delta commit."),
-        Setting("flush_max_rows", "SPARKML_OPS_FLUSH_MAX_ROWS", 100_000, _parse_positive_int,
-                "Pending rows that trigger a commit before the interval ends."),
-        Setting("wal_fsync", "SPARKML_OPS_WAL_FSYNC", False, _parse_bool,
-                "fsync every write-ahead-log append (survives power loss, ~100x slower)."),
-        Setting("compact_min_files", "SPARKML_OPS_COMPACT_MIN_FILES", 64, _parse_positive_int,
-                "Data files in a table that trigger background compaction."),
-        Setting("checkpoint_interval", "SPARKML_OPS_CHECKPOINT_INTERVAL", 50, _parse_positive_int,
-                "Delta commits between log checkpoints (delta.checkpointInterval)."),
-        Setting("storage_options", "SPARKML_OPS_STORAGE_OPTIONS", {}, _parse_json_object,
-                "JSON object passed to delta-rs for object-store roots (credentials, region)."),
-        Setting("env_cache_dir", "SPARKML_OPS_ENV_CACHE", "~/.cache/sparkml_ops/envs", str,
-                "Where packed Python environments are cached by content hash (when no cache dir is given)."),
-        Setting("notebook_autolog", "SPARKML_OPS_NOTEBOOK_AUTOLOG", True, _parse_bool,
-                "Turn on mlflow.autolog() in notebooks (sklearn, Spark ML, ... when installed)."),
-        Setting("notebook_snapshot_max_bytes", "SPARKML_OPS_NOTEBOOK_SNAPSHOT_MAX_BYTES", 20_000_000,
+        Setting("tracking", "root", "SPARKML_OPS_ROOT", "~/.sparkml_ops/lake", str,
+                "the root used when no tracking URI names one (`MLFLOW_TRACKING_URI=delta:…` wins over it for "
+                "our CLI and jobs)"),
+        Setting("tracking", "flush_interval_ms", "SPARKML_OPS_FLUSH_INTERVAL_MS", 500, _parse_positive_int,
+                "longest time a logged value waits before its Delta commit"),
+        Setting("tracking", "flush_max_rows", "SPARKML_OPS_FLUSH_MAX_ROWS", 100_000, _parse_positive_int,
+                "pending rows that trigger a commit early"),
+        Setting("tracking", "wal_fsync", "SPARKML_OPS_WAL_FSYNC", False, _parse_bool,
+                "fsync each log append (survives power loss, not just process death; much slower)"),
+        Setting("tracking", "compact_min_files", "SPARKML_OPS_COMPACT_MIN_FILES", 64, _parse_positive_int,
+                "data files in a table that trigger background compaction"),
+        Setting("tracking", "checkpoint_interval", "SPARKML_OPS_CHECKPOINT_INTERVAL", 50, _parse_positive_int,
+                "commits between Delta log checkpoints (for new tables)"),
+        Setting("tracking", "storage_options", "SPARKML_OPS_STORAGE_OPTIONS", {}, _parse_json(dict),
+                "JSON object of delta-rs storage options for object-store roots"),
+        Setting("environments", "env_cache_dir", "SPARKML_OPS_ENV_CACHE", "~/.cache/sparkml_ops/envs", str,
+                "cache of packed Python environments (when unset, model envs of a local root go to `<root>/envs`)"),
+        Setting("models", "allow_pickle", "MLFLOW_ALLOW_PICKLE_DESERIALIZATION", False, _parse_bool,
+                "let our Spark workers (and MLflow) load pickle/cloudpickle-format models; MLflow's own variable"),
+        Setting("serving", "serve_max_batch_rows", "SPARKML_OPS_SERVE_MAX_BATCH_ROWS", 512, _parse_positive_int,
+                "`models serve`: most rows scored in one micro-batch"),
+        Setting("serving", "serve_max_wait_ms", "SPARKML_OPS_SERVE_MAX_WAIT_MS", 0.0, _parse_non_negative(float),
+                "`models serve`: longest a request waits for a batch to fill (0: batch only what is queued)"),
+        Setting("serving", "serve_max_body_bytes", "SPARKML_OPS_SERVE_MAX_BODY_BYTES", 64 * 1024 * 1024,
+                _parse_positive_int, "`models serve`: largest request body; bigger ones get 413"),
+        Setting("serving", "serve_graceful_timeout_s", "SPARKML_OPS_SERVE_GRACEFUL_TIMEOUT_S", 30,
+                _parse_non_negative(int), "`models serve`: seconds in-flight requests get after SIGTERM"),
+        Setting("server", "admin_password", "SPARKML_OPS_ADMIN_PASSWORD", "", str,
+                "`server --auth`: the first admin's password on a root without users (or `--admin-password-file`)"),
+        Setting("notebook", "notebook_autolog", "SPARKML_OPS_NOTEBOOK_AUTOLOG", True, _parse_bool,
+                "`mlflow.autolog()` in notebooks (`%sparkml_ops autolog off` switches it in one)"),
+        Setting("notebook", "notebook_snapshot_max_bytes", "SPARKML_OPS_NOTEBOOK_SNAPSHOT_MAX_BYTES", 20_000_000,
                 _parse_positive_int,
-                "Cap on a notebook snapshot's outputs; larger outputs are replaced by a truncation marker."),
-        Setting("notebook_path", "SPARKML_OPS_NOTEBOOK_PATH", "", str,
-                "Path of the running notebook when the kernel cannot tell (nbclient, papermill runs)."),
-        Setting("server_url", "SPARKML_OPS_SERVER_URL", "", str,
-                "Base URL of a tracking server UI; notebook displays link runs to their page there."),
+                "cap on a notebook snapshot's outputs; beyond it the largest are replaced by a marker"),
+        Setting("notebook", "notebook_path", "SPARKML_OPS_NOTEBOOK_PATH", "", str,
+                "the notebook's path when the kernel cannot tell (nbclient, papermill)"),
+        Setting("notebook", "server_url", "SPARKML_OPS_SERVER_URL", "", str,
+                "base URL of a tracking UI; notebook displays link runs to their page"),
+        Setting("projects", "pin_inputs", "SPARKML_OPS_PIN_INPUTS", [], _parse_json(list),
+                "set by `sparkml-ops rebuild` for the job: the pinned Delta input versions (JSON list)"),
     )
 }
 
@@ -112,9 +151,9 @@ def resolve(name: str, explicit: Any = None) -> Any:
     """Value of setting ``name``: explicit argument, then env var, then config files, then default."""
     setting, candidates, looked = _candidates(name, explicit)
     if not candidates:
-        return setting.default
+        return copy.copy(setting.default)  # a caller may change a list or dict it was given
     where, raw = candidates[0]
-    if isinstance(raw, type(setting.default)) and not isinstance(raw, str):
+    if isinstance(raw, type(setting.default)) and not isinstance(raw, (str, list, dict)):
         return raw
     try:
         return setting.parse(raw)
@@ -144,7 +183,10 @@ def _candidates(name: str, explicit: Any = None) -> tuple[Setting, list[tuple[st
         candidates.append((f"${setting.env}", os.environ[setting.env]))
     for path, values in _file_values():
         looked.append(str(path))
-        if name in values:
+        section = values.get(setting.section)
+        if isinstance(section, dict) and name in section:
+            candidates.append((f"{path} [sparkml_ops.{setting.section}]", section[name]))
+        elif name in values:
             candidates.append((str(path), values[name]))
     return setting, candidates, looked
 
@@ -170,3 +212,15 @@ def tracking_uri(explicit: str | None = None) -> str:
         return env
     root = default_root()
     return f"delta://{root}" if "://" in root else f"delta:{root}"
+
+
+def settings_table() -> str:
+    """The README's settings table (Markdown), generated from :data:`SETTINGS`."""
+
+    def shown(value: Any) -> str:
+        return "(none)" if value == "" else f"`{json.dumps(value) if not isinstance(value, str) else value}`"
+
+    lines = ["| section | setting | environment variable | default | meaning |", "|---|---|---|---|---|"]
+    for s in SETTINGS.values():
+        lines.append(f"| {s.section} | `{s.name}` | `{s.env}` | {shown(s.default)} | {s.doc} |")
+    return "\n".join(lines) + "\n"

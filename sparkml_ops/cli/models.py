@@ -86,14 +86,14 @@ SERVE_LEVELS = ("critical", "error", "warning", "info", "debug")
 @click.option("-p", "--port", type=int, default=5000, show_default=True, help="port to bind")
 @click.option("-w", "--workers", type=int, default=1, show_default=True, help="uvicorn worker processes")
 @click.option("--max-batch-rows", type=int, default=None,
-              help="most rows scored in one micro-batch (default 512; $SPARKML_OPS_SERVE_MAX_BATCH_ROWS)")
+              help="most rows scored in one micro-batch (setting serve_max_batch_rows, default 512)")
 @click.option("--max-wait-ms", type=float, default=None,
-              help="longest a request waits for a batch to fill (default 0: batch only what is already "
-                   "queued; $SPARKML_OPS_SERVE_MAX_WAIT_MS)")
+              help="longest a request waits for a batch to fill (setting serve_max_wait_ms, default 0: batch "
+                   "only what is already queued)")
 @click.option("--max-body-bytes", type=int, default=None,
-              help="largest request body; bigger ones get 413 (default 64 MiB; $SPARKML_OPS_SERVE_MAX_BODY_BYTES)")
+              help="largest request body; bigger ones get 413 (setting serve_max_body_bytes, default 64 MiB)")
 @click.option("--graceful-timeout", type=int, default=None,
-              help="seconds in-flight requests get after SIGTERM (default 30; $SPARKML_OPS_SERVE_GRACEFUL_TIMEOUT_S)")
+              help="seconds in-flight requests get after SIGTERM (setting serve_graceful_timeout_s, default 30)")
 @click.option("--no-fast-path", is_flag=True,
               help="score every request through MLflow's pyfunc path (no numpy fast path)")
 @click.option("--access-log", is_flag=True, help="log every request (slower)")
@@ -109,13 +109,11 @@ def serve(model: str, root: str | None, host: str, port: int, workers: int, max_
     """Serve a model over MLflow's REST scoring protocol (POST /invocations)."""
     from sparkml_ops import config
     from sparkml_ops.models.serving.server import serve as serve_model
-    from sparkml_ops.models.serving.settings import ServeConfig, env_default
+    from sparkml_ops.models.serving.settings import ServeConfig
 
-    defaults = ServeConfig(model_uri=model)
     knobs = {"max_batch_rows": max_batch_rows, "max_wait_ms": max_wait_ms, "max_body_bytes": max_body_bytes,
              "graceful_timeout_s": graceful_timeout}
-    tuned = {name: env_default(name, getattr(defaults, name)) if value is None else value
-             for name, value in knobs.items()}
+    tuned = {name: config.resolve(f"serve_{name}", value) for name, value in knobs.items()}
     settings = ServeConfig(model_uri=model, host=host, port=port, workers=workers, fast_path=not no_fast_path,
                            access_log=access_log, log_level=log_level, follow=follow,
                            follow_interval_s=follow_interval, **tuned)

@@ -12,11 +12,11 @@ object also scores whole DataFrames through ``mapInArrow`` (:meth:`ModelUDF.tran
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any, Literal
 
+from sparkml_ops import config
 from sparkml_ops.errors import BadInput
 from sparkml_ops.models import environment, shipping, spec
 from sparkml_ops.models.handle import ModelHandle
@@ -29,10 +29,9 @@ MODEL_COLUMNS = ("model_uri", "model_run_id", "model_id")
 
 
 def allow_pickle_default(explicit: bool | None) -> bool:
-    """``explicit``, else ``$MLFLOW_ALLOW_PICKLE_DESERIALIZATION`` (what MLflow's loaders honour)."""
-    if explicit is not None:
-        return bool(explicit)
-    return os.environ.get("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "").strip().lower() in ("1", "true", "yes")
+    """``explicit``, else the ``allow_pickle`` setting (``$MLFLOW_ALLOW_PICKLE_DESERIALIZATION``, what MLflow's
+    loaders honour)."""
+    return bool(config.resolve("allow_pickle", explicit))
 
 
 def _quote(name: str) -> str:

@@ -18,9 +18,10 @@ import json
 import os
 from typing import Any
 
+from sparkml_ops import config
 from sparkml_ops.errors import BadInput
 
-PIN_ENV = "SPARKML_OPS_PIN_INPUTS"
+PIN_ENV = config.SETTINGS["pin_inputs"].env
 DELTA_SOURCE_TYPES = ("delta_table", "delta")
 
 
@@ -72,15 +73,9 @@ def unversioned_delta_inputs(dataset_inputs: list[Any]) -> list[str]:
 
 def pinned_inputs() -> list[dict[str, Any]]:
     """The pins this process was started with ([] outside a rebuild)."""
-    raw = os.environ.get(PIN_ENV, "").strip()
-    if not raw:
-        return []
-    try:
-        pins = json.loads(raw)
-    except ValueError as exc:
-        raise BadInput(f"${PIN_ENV} must be a JSON list of pins, got {raw[:80]!r}: {exc}") from None
-    if not isinstance(pins, list) or not all(isinstance(p, dict) and "version" in p for p in pins):
-        raise BadInput(f"${PIN_ENV} must be a JSON list of objects with 'version', got {raw[:80]!r}")
+    pins = config.resolve("pin_inputs")
+    if not all(isinstance(p, dict) and "version" in p for p in pins):
+        raise BadInput(f"${PIN_ENV} must be a JSON list of objects with 'version', got {json.dumps(pins)[:80]!r}")
     return pins
 
 

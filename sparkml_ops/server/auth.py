@@ -14,6 +14,7 @@ import secrets
 from pathlib import Path
 from typing import Any
 
+from sparkml_ops import config
 from sparkml_ops.errors import BadInput
 from sparkml_ops.lake import RootLocation
 from sparkml_ops.server.settings import ADMIN_PASSWORD_ENV, ServerSettings
@@ -80,7 +81,7 @@ def admin_password(settings: ServerSettings) -> str | None:
         if not text:
             raise BadInput(f"--admin-password-file {str(path)!r} is empty")
         return text
-    return os.environ.get(ADMIN_PASSWORD_ENV) or None
+    return config.resolve("admin_password") or None
 
 
 def create_auth_app(flask_app: Any, settings: ServerSettings, location: RootLocation) -> Any:

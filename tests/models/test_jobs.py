@@ -175,7 +175,7 @@ def _table(path: Path) -> pd.DataFrame:
     return DeltaTable(str(path)).to_pandas()
 
 
-def _wait_for(predicate, what: str, proc: subprocess.Popen, log: Path, timeout: float = 300) -> None:
+def _wait_for(predicate, what: str, proc: subprocess.Popen, log: Path, timeout: float = 600) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         if proc.poll() is not None:

@@ -1,5 +1,8 @@
 """Serving options: one dataclass, passed to uvicorn worker processes through one env var.
 
+The tuning knobs' defaults and environment variables are settings of :mod:`sparkml_ops.config`
+(section ``serving``); ``sparkml-ops models serve`` resolves them.
+
 uvicorn starts extra workers with ``spawn`` and an import string, so the options cannot be
 handed over as objects; they travel as JSON in :data:`CONFIG_ENV`.
 """
@@ -10,18 +13,10 @@ import json
 import os
 from dataclasses import asdict, dataclass, fields
 
+from sparkml_ops.config import SETTINGS
 from sparkml_ops.errors import BadInput
 
 CONFIG_ENV = "SPARKML_OPS_SERVE_CONFIG"
-
-# Environment defaults for the tuning knobs (a CLI flag wins over these).
-ENV_DEFAULTS = {
-    "max_batch_rows": "SPARKML_OPS_SERVE_MAX_BATCH_ROWS",
-    "max_wait_ms": "SPARKML_OPS_SERVE_MAX_WAIT_MS",
-    "max_body_bytes": "SPARKML_OPS_SERVE_MAX_BODY_BYTES",
-    "graceful_timeout_s": "SPARKML_OPS_SERVE_GRACEFUL_TIMEOUT_S",
-}
-
 
 @dataclass
 class ServeConfig:
@@ -43,10 +38,10 @@ class ServeConfig:
     host: str = "127.0.0.1"
     port: int = 5000
     workers: int = 1
-    max_batch_rows: int = 512
-    max_wait_ms: float = 0.0
-    max_body_bytes: int = 64 * 1024 * 1024
-    graceful_timeout_s: int = 30
+    max_batch_rows: int = SETTINGS["serve_max_batch_rows"].default
+    max_wait_ms: float = SETTINGS["serve_max_wait_ms"].default
+    max_body_bytes: int = SETTINGS["serve_max_body_bytes"].default
+    graceful_timeout_s: int = SETTINGS["serve_graceful_timeout_s"].default
     fast_path: bool = True
     access_log: bool = False
     log_level: str = "info"
@@ -84,13 +79,3 @@ class ServeConfig:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in json.loads(raw).items() if k in known})
 
-
-def env_default(name: str, fallback):
-    """The environment's value for tuning knob ``name`` (parsed like ``fallback``), else ``fallback``."""
-    raw = os.environ.get(ENV_DEFAULTS[name])
-    if raw is None or raw == "":
-        return fallback
-    try:
-        return type(fallback)(float(raw)) if isinstance(fallback, int) else type(fallback)(raw)
-    except ValueError as exc:
-        raise BadInput(f"${ENV_DEFAULTS[name]}={raw!r} is not a number") from exc
