@@ -47,9 +47,13 @@ test-oldest-mlflow: $(OLD_STAMP)  ## tracking, artifact and registry store tests
 	PYTHONPATH=$(CURDIR) $(OLD_VENV)/bin/python -m pytest -q -m 'not spark and not browser' \
 		tests/tracking tests/artifacts tests/registry $(OLDEST_DESELECT)
 
-lint: $(STAMP)  ## ruff + import layers
+test-fast: $(STAMP)  ## the fast tier: no Spark, no slow or browser tests (a few minutes)
+	$(PY) -m pytest -q -m "not spark and not slow and not browser"
+
+lint: $(STAMP)  ## ruff + import layers + mypy (strict on the public entry points)
 	$(VENV)/bin/ruff check sparkml_ops jobs tests bench examples
 	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 
 bench: $(STAMP)  ## benchmarks against MLflow's own stores (prints JSON lines)
 	$(PY) -m pip install --quiet -e '.[bench]'

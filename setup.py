@@ -13,6 +13,7 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.10",
     packages=find_packages(include=["sparkml_ops", "sparkml_ops.*"]),
+    package_data={"sparkml_ops": ["py.typed"]},  # PEP 561: the package ships its type hints
     install_requires=[
         "mlflow-skinny>=3.6,<3.18",  # every MLflow 3 minor of the last twelve months (README: MLflow versions)
         "deltalake>=1.6,<2",
@@ -34,7 +35,7 @@ setup(
         "packaging>=23",
     ],
     extras_require={
-        "test": ["pytest>=8", "pytest-timeout>=2.3", "ruff>=0.6", "import-linter>=2",
+        "test": ["pytest>=8", "pytest-timeout>=2.3", "ruff>=0.6", "import-linter>=2", "mypy>=1.10",
                  "matplotlib>=3.8", "pillow>=10", "httpx>=0.27,<1",
                  "mlflow>=3.6,<3.18", "sqlalchemy>=2", "alembic", "psutil", "Flask-WTF>=1.2,<2",
                  "hypothesis>=6.100", "optuna>=4.0,<6", "plotly>=5.20,<8",

@@ -73,7 +73,9 @@ def _parse_json(kind: type) -> Callable[[Any], Any]:
         value = json.loads(text) if isinstance(text, str) else text
         if not isinstance(value, kind):
             raise ValueError(f"expected a JSON {'object' if kind is dict else 'list'}, got {str(text)[:80]!r}")
-        return {str(k): str(v) for k, v in value.items()} if kind is dict else value
+        if isinstance(value, dict):
+            return {str(k): str(v) for k, v in value.items()}
+        return value
 
     return parse
 

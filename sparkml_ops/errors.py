@@ -1,78 +1,63 @@
 """The one exception tree of sparkml_ops.
 
-Errors MLflow code may see subclass ``MlflowException`` with MLflow's error codes, so the
-stock client and the REST layer map them to the right status. They also subclass the
-matching builtin, so plain ``except ValueError`` works. Transient vs terminal is in the
-type: only :class:`CommitConflict` is worth retrying.
+The errors know nothing of MLflow: the storage layer raises them as they are, and the MLflow
+adapters (the tracking and registry stores, the artifact repository) turn them into
+``MlflowException``\\s with MLflow's error codes at their edge
+(:mod:`sparkml_ops.tracking.mlflow_errors`). They also subclass the matching builtin, so plain
+``except ValueError`` works. Transient vs terminal is in the type: only
+:class:`CommitConflict` is worth retrying.
 """
 
 from __future__ import annotations
 
-from mlflow.exceptions import MlflowException
-from mlflow.protos.databricks_pb2 import (
-    INTERNAL_ERROR,
-    INVALID_PARAMETER_VALUE,
-    INVALID_STATE,
-    RESOURCE_ALREADY_EXISTS,
-    RESOURCE_DOES_NOT_EXIST,
-)
+from typing import Any
 
 
-class SparkmlOpsError(MlflowException):
-    """Base class; carries an MLflow error code."""
+class SparkmlOpsError(Exception):
+    """Base class of our errors; ``message`` says what was wrong and how to fix it."""
 
-    default_code = INTERNAL_ERROR
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = str(message)
 
-    def __init__(self, message: str, error_code: int | None = None) -> None:
-        super().__init__(message, error_code=error_code or self.default_code)
+    def __str__(self) -> str:
+        return self.message
 
-    def __reduce__(self):  # picklable: errors travel from executors to the driver
+    def __reduce__(self) -> tuple[Any, ...]:  # picklable: errors travel from executors to the driver
         return (type(self), (self.message,))
 
 
 class BadInput(SparkmlOpsError, ValueError):
     """A value breaks a rule; the message names the value and the rule."""
 
-    default_code = INVALID_PARAMETER_VALUE
-
 
 class NotFound(SparkmlOpsError, LookupError):
-    default_code = RESOURCE_DOES_NOT_EXIST
+    """The named experiment, run, model, table or file does not exist."""
 
 
 class AlreadyExists(SparkmlOpsError):
-    default_code = RESOURCE_ALREADY_EXISTS
+    """Something with this name or id exists already."""
 
 
 class InvalidState(SparkmlOpsError):
-    default_code = INVALID_STATE
+    """The object is in a state that does not allow the operation (a deleted run, a stopped batcher)."""
 
 
 class NotSupported(SparkmlOpsError, NotImplementedError):
     """A part of MLflow's interface this store deliberately does not implement."""
 
-    default_code = INVALID_PARAMETER_VALUE
-
 
 class StorageError(SparkmlOpsError, OSError):
     """The root or one of its tables is missing, corrupt, unreadable or read-only."""
-
-    default_code = INTERNAL_ERROR
 
 
 class CommitConflict(SparkmlOpsError):
     """Transient: another writer committed first; retrying is safe."""
 
-    default_code = INTERNAL_ERROR
-
 
 class ScoringError(SparkmlOpsError, RuntimeError):
     """A model failed on a batch in a Spark worker; the message names the model and the batch's columns."""
 
-    default_code = INTERNAL_ERROR
-
 
 class TuningFailed(SparkmlOpsError, RuntimeError):
     """A hyperparameter study ended without one finished trial; the message names a failed trial and its error."""
-
-    default_code = INTERNAL_ERROR

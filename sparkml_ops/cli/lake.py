@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from sparkml_ops.cli.options import root_option
 
+if TYPE_CHECKING:
+    from sparkml_ops.tracking.store import DeltaTrackingStore
 
-def _open_store(root: str | None):  # noqa: ANN202 - the store type would import mlflow
+
+def open_store(root: str | None) -> DeltaTrackingStore:
+    """The tracking store of ``--root`` (or the configured root)."""
     from sparkml_ops import config
     from sparkml_ops.tracking.store import DeltaTrackingStore
 
-    return DeltaTrackingStore(config.tracking_uri(root))
+    return DeltaTrackingStore(config.tracking_uri(root))  # type: ignore[abstract]  # MLflow's GenAI-only abstract
 
 
 @click.command()
@@ -25,7 +30,7 @@ def maintain(root: str | None, no_vacuum: bool, retention_hours: int) -> None:
     """Compact, checkpoint and vacuum every table of a root."""
     from sparkml_ops.lake.maintenance import maintain as maintain_tables
 
-    store = _open_store(root)
+    store = open_store(root)
     store.flush()
     for report in maintain_tables(store.location, vacuum=not no_vacuum, retention_hours=retention_hours):
         click.echo(json.dumps(report.as_dict()))
@@ -47,8 +52,8 @@ def recover(root: str | None) -> None:
 @root_option
 def info(root: str | None) -> None:
     """Show each table's version, file count and row count."""
-    store = _open_store(root)
-    out: dict = {"root": store.location.uri, "tables": {}}
+    store = open_store(root)
+    out: dict[str, Any] = {"root": store.location.uri, "tables": {}}
     for name, snapshot in store.lake.snapshots.items():
         snapshot.refresh()
         out["tables"][name] = {"version": snapshot.version, "files": snapshot.file_count,

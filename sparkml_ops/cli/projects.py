@@ -15,7 +15,7 @@ from sparkml_ops.cli.options import conf_option, master_option, parse_pairs, roo
 def _interrupt_on_signals() -> None:
     """Ctrl-C and SIGTERM both cancel the job (KILLED), even when SIGINT was inherited as ignored."""
 
-    def interrupt(signum, frame):
+    def interrupt(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
     if threading.current_thread() is threading.main_thread():
@@ -51,7 +51,8 @@ def run(uri: str, entry_point: str, version: str | None, params: dict[str, str],
     spark_args: list[str] = []
     for item in spark_arg:
         spark_args += item.split() if item.startswith("--") and " " in item else [item]
-    submitted = run_project(uri, entry_point, params, version=version, master=master, deploy_mode=deploy_mode,
+    submitted = run_project(uri, entry_point, params, version=version, master=master,
+                            deploy_mode=deploy_mode,  # type: ignore[arg-type]  # click.Choice checked it
                             spark_conf=conf, spark_args=spark_args, env_manager=env_manager,
                             experiment_name=experiment_name, experiment_id=experiment_id, run_name=run_name,
                             tracking_uri=config.tracking_uri(root), synchronous=False)

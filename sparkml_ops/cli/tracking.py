@@ -45,12 +45,11 @@ def gc(root: str | None, older_than_hours: float, min_age_minutes: float, wait_s
        no_purge: bool) -> None:
     """Delete the artifacts of deleted runs and logged models, then reclaim the chunks no live artifact
     references (safe while other processes upload)."""
-    from sparkml_ops import config
+    from sparkml_ops.cli.lake import open_store
     from sparkml_ops.lake.blobs import DEFAULT_WAIT_S
     from sparkml_ops.tracking.artifact_gc import collect_garbage
-    from sparkml_ops.tracking.store import DeltaTrackingStore
 
-    store = DeltaTrackingStore(config.tracking_uri(root))
+    store = open_store(root)
     report = collect_garbage(store, older_than_s=older_than_hours * 3600, min_age_s=min_age_minutes * 60,
                              wait_s=DEFAULT_WAIT_S if wait_seconds is None else wait_seconds,
                              purge=not no_purge)

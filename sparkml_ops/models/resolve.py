@@ -82,6 +82,8 @@ def _run_model_uri(run_id: str) -> str:
     try:
         run = MlflowClient().get_run(run_id)
     except Exception as exc:
+        if not _is_missing(exc):
+            raise  # a network, permission or storage failure is not "no such run"
         raise NotFound(f"model {run_id!r} looks like a run id, but no such run exists: {exc}") from exc
     ids = sorted({o.model_id for o in (run.outputs.model_outputs if run.outputs else [])})
     if len(ids) == 1:
@@ -165,6 +167,15 @@ def _source_for(uri: str) -> str:
     return uri
 
 
+def _is_missing(exc: BaseException) -> bool:
+    """True when ``exc`` says the thing does not exist (MLflow's RESOURCE_DOES_NOT_EXIST, a missing file)."""
+    from mlflow.exceptions import MlflowException
+
+    if isinstance(exc, (NotFound, FileNotFoundError)):
+        return True
+    return isinstance(exc, MlflowException) and exc.error_code == "RESOURCE_DOES_NOT_EXIST"
+
+
 def _immutable(source_uri: str) -> bool:
     if source_uri in _registered_sources:
         return True
@@ -182,6 +193,8 @@ def _download(source_uri: str, uri: str) -> str:
     try:
         path = mlflow.artifacts.download_artifacts(artifact_uri=source_uri, dst_path=target)
     except Exception as exc:
+        if not _is_missing(exc):
+            raise
         raise NotFound(f"cannot fetch model {uri!r} (as {source_uri}): {exc}") from exc
     if not (Path(path) / "MLmodel").is_file():
         raise BadInput(f"model {uri!r} resolved to {source_uri}, which has no MLmodel file")

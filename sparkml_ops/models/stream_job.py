@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Sequence
 
-from sparkml_ops.errors import BadInput
+from sparkml_ops.errors import BadInput, ScoringError
 from sparkml_ops.models import jobio
 
 BATCH_COLUMN = "stream_batch_id"
@@ -122,7 +122,7 @@ def run(spark, args: jobio.ScoreSpec) -> dict:
             break
         query.awaitTermination(0.5)
     if query.exception() is not None:
-        raise RuntimeError(f"stream {query.id} failed: {query.exception()}")
+        raise ScoringError(f"stream {query.id} failed: {query.exception()}")
     return {"query_id": box["query_id"], "output": output, "checkpoint": checkpoint, "models": tracker.models_seen,
             **stats}
 

@@ -60,6 +60,7 @@ from sparkml_ops.registry import entities, search
 from sparkml_ops.registry.state import ALIAS, MODEL, MODEL_TAG, VERSION, VERSION_TAG, RegistryState, Snapshot
 from sparkml_ops.registry.unsupported import UnsupportedRegistryMixin
 from sparkml_ops.tracking.compat import model_version_number
+from sparkml_ops.tracking.mlflow_errors import mlflow_errors
 
 TABLE = "registry"
 _READY = ModelVersionStatus.to_string(ModelVersionStatus.READY)
@@ -94,6 +95,7 @@ def _state_for(lake: Lake) -> RegistryState:
         return state
 
 
+@mlflow_errors
 class DeltaRegistryStore(UnsupportedRegistryMixin, AbstractStore):
     """MLflow's registry ``AbstractStore`` on the ``registry`` Delta table of a root."""
 

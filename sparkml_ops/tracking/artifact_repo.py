@@ -23,8 +23,10 @@ from sparkml_ops.lake.blobs import BlobStore, Source, check_path
 from sparkml_ops.lake.blobs.paths import join
 from sparkml_ops.tracking.artifact_uri import NAMESPACE, parse_artifact_uri
 from sparkml_ops.tracking.compat import StreamUploadMixin, validate_path_within_directory
+from sparkml_ops.tracking.mlflow_errors import mlflow_errors
 
 
+@mlflow_errors
 class DeltaArtifactRepository(ArtifactRepository, StreamUploadMixin):
     """Artifacts under one ``delta-artifacts:`` URI (a run's, a logged model's, ...)."""
 

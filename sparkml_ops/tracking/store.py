@@ -61,6 +61,7 @@ from sparkml_ops.tracking.artifact_uri import default_artifact_root
 from sparkml_ops.tracking.genai import GenAIMixin
 from sparkml_ops.tracking.history import MetricSamplingMixin
 from sparkml_ops.tracking.logged_models import LoggedModelsMixin, inactive_experiment_message
+from sparkml_ops.tracking.mlflow_errors import mlflow_errors
 from sparkml_ops.tracking.state import (
     INPUT_KEYS,
     TrackingState,
@@ -87,6 +88,7 @@ def _experiment_id_for(name: str, salt: int) -> str:
     return str(int(digest[:14], 16) + 1)
 
 
+@mlflow_errors
 class DeltaTrackingStore(LoggedModelsMixin, MetricSamplingMixin, GenAIMixin, AbstractStore):
     """MLflow ``AbstractStore`` whose state lives in Delta tables under one root."""
 

@@ -17,6 +17,8 @@ from concurrent.futures import Executor
 
 import numpy as np
 
+from sparkml_ops.errors import InvalidState
+
 
 class MicroBatcher:
     """Runs ``predict(matrix) -> array`` (row-aligned) over batches of queued requests."""
@@ -54,7 +56,7 @@ class MicroBatcher:
     async def submit(self, matrix: np.ndarray) -> np.ndarray:
         """Predictions for ``matrix``'s rows, computed in some batch."""
         if self._task is None or self._task.done():
-            raise RuntimeError("the batcher is not running")
+            raise InvalidState("the batcher is not running: start() it first (or it was closed)")
         future = asyncio.get_running_loop().create_future()
         self.requests += 1
         self._queue.append((matrix, future, time.monotonic()))
