@@ -32,7 +32,8 @@ def test_no_setting_bypasses_the_spec():
     for path in package.rglob("*.py"):
         names |= set(re.findall(r"['\"](SPARKML_OPS_[A-Z_]+)['\"]", path.read_text()))
     internal = {"SPARKML_OPS_CONF_DIR", "SPARKML_OPS_SERVE_CONFIG", "SPARKML_OPS_FALLBACK_SITE",
-                "SPARKML_OPS_APP_INFO", "SPARKML_OPS_SERVER_SETTINGS"}  # locations and process hand-overs
+                "SPARKML_OPS_APP_INFO", "SPARKML_OPS_SERVER_SETTINGS",
+                "SPARKML_OPS_NOTEBOOK_TAGS"}  # locations and process hand-overs (driver -> workers)
     assert names - internal <= {s.env for s in config.SETTINGS.values()}, names - internal
 
 
