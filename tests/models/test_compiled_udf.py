@@ -89,7 +89,11 @@ def test_large_forest_stays_in_whole_stage_codegen(spark, rf_path):
     assert udf.compiled.tree_count == 30
     scored = df.withColumn("p", udf())
     jvm = spark.sparkContext._jvm
-    plan = scored._jdf.queryExecution().executedPlan()
+    spark.conf.set("spark.sql.adaptive.enabled", "false")  # AQE inserts codegen stages only when it runs
+    try:
+        plan = scored._jdf.queryExecution().executedPlan()
+    finally:
+        spark.conf.unset("spark.sql.adaptive.enabled")
     stages = []
 
     def visit(node):
