@@ -37,7 +37,11 @@ $(OLD_STAMP): setup.py
 # FileStore LIKE does not escape regex characters (fixed later; our search follows the fix,
 # and test_differential checks search against the SQL store on 3.6), its FileStore skips the
 # experiment-tag length check, and its sklearn log_model has no skops_trusted_types argument.
+# Its registry answers a missing model's alias with INVALID_PARAMETER_VALUE (later: RESOURCE_DOES_NOT_EXIST)
+# and accepts a non-integer version_number filter (later refused); our registry follows the newer answers.
 OLDEST_DESELECT := \
+	--deselect tests/registry/test_differential.py::test_aliases \
+	--deselect tests/registry/test_differential.py::test_search \
 	--deselect tests/tracking/test_search.py::test_filters_match_mlflow \
 	--deselect tests/tracking/test_search.py::test_search_experiments_matches_mlflow \
 	--deselect 'tests/tracking/test_validation.py::test_same_outcome_as_file_store[experiment tag too long]' \
