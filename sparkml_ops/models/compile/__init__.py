@@ -86,12 +86,9 @@ def compile_model(model: Any, *, result_type: Any = None, allow_pickle: bool | N
         method = flavors.get("python_function", {}).get("predict_fn") or "predict"
         body = sklearn.predict(estimator, _reorder(features, inputs.names, estimator), method)
         what, count = f"scikit-learn {type(estimator).__name__}.{method}", sklearn.count_trees(estimator)
-    elif "onnx" in flavors:
-        from sparkml_ops.models.compile import onnx_graph
-
-        body, what, count = onnx_graph.compile_onnx(Path(resolved.path), flavors["onnx"], features, inputs)
     else:
-        raise NotCompilable(f"model flavor(s) {sorted(flavors)} do not compile; scikit-learn and ONNX models do")
+        raise NotCompilable(f"model flavor(s) {sorted(flavors)} do not compile; scikit-learn models do "
+                            "(ONNX graphs score through the Python path)")
     template = f"CAST({body} AS {result.simpleString()})"
     elapsed = time.perf_counter() - started
     return Compiled(template=template, input_names=inputs.names, width=len(features),
