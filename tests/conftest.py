@@ -21,8 +21,10 @@ def _fresh_fluent_experiment(monkeypatch):
     """``mlflow.set_experiment`` is process-global: start each test on the default experiment."""
     import mlflow.tracking.fluent as fluent
 
-    monkeypatch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)
-    monkeypatch.delenv("MLFLOW_EXPERIMENT_NAME", raising=False)
+    for name in ("MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME"):
+        # set_experiment exports MLFLOW_EXPERIMENT_ID: setenv first records "unset" so it is removed after the test
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
     monkeypatch.setattr(fluent, "_active_experiment_id", None)
 
 

