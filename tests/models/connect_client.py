@@ -27,7 +27,8 @@ def main(argv: list[str]) -> int:
     spark = SparkSession.builder.remote(remote).getOrCreate()
     udf = spark_udf(spark, model_uri, compile=compile_mode)
     X = features(120)
-    df = spark.createDataFrame(X.assign(id=np.arange(len(X))))
+    # repartitioned: over a local relation Spark folds the projection into the scan, leaving no plan to inspect
+    df = spark.createDataFrame(X.assign(id=np.arange(len(X)))).repartition(2)
     scored = df.withColumn("p", udf())
     plan = scored._explain_string() if hasattr(scored, "_explain_string") else ""
     by_udf = scored.toPandas().sort_values("id")
