@@ -32,7 +32,7 @@ from _common import (  # noqa: E402
     workdir,
 )
 
-GROUPS = ("log_metric", "log_batch", "create_runs", "metric_history", "search", "concurrent")
+GROUPS = ("log_metric", "log_batch", "log_table", "create_runs", "metric_history", "search", "concurrent")
 KINDS = ("ours", "sqlite", "file")
 REFS = ("sqlite", "file")
 CACHE_DIR = Path("~/.cache/sparkml_ops/bench").expanduser()
@@ -41,6 +41,7 @@ SIZES: dict[str, dict[str, Any]] = {
     "quick": {
         "log_metric": {"ours": 2_000, "sqlite": 100, "file": 500},
         "log_batch": {"ours": 50, "sqlite": 2, "file": 2},  # batches of 1,000 points
+        "log_table": {"ours": 1_000_000, "sqlite": 2, "file": 2},  # ours: points in one call; refs: log_batch calls
         "create_runs": {"ours": 300, "sqlite": 20, "file": 20},
         "metric_history": 5_000,
         "search": {"ours_experiments": 2, "runs_per_experiment": 2_500, "sqlite": 200, "file": 50},
@@ -49,6 +50,7 @@ SIZES: dict[str, dict[str, Any]] = {
     "full": {
         "log_metric": {"ours": 20_000, "sqlite": 1_500, "file": 5_000},
         "log_batch": {"ours": 500, "sqlite": 10, "file": 10},
+        "log_table": {"ours": 10_000_000, "sqlite": 10, "file": 10},
         "create_runs": {"ours": 3_000, "sqlite": 150, "file": 150},
         "metric_history": 100_000,
         "search": {"ours_experiments": 10, "runs_per_experiment": 10_000, "sqlite": 10_000, "file": 1_000},
@@ -59,6 +61,7 @@ SIZES: dict[str, dict[str, Any]] = {
 TARGETS = {
     "log_metric_median_us": 50.0,
     "log_batch_points_per_s": 500_000.0,
+    "log_table_points_per_s": 5_000_000.0,
     "runs_per_s": 1_000.0,
     "metric_history_ms": 100.0,
     "search_top100_ms": 200.0,
@@ -175,17 +178,12 @@ def bench_log_batch(stores: Stores, sizes: dict[str, int], quick: bool) -> None:
     ts = int(time.time() * 1000)
     for kind in KINDS:
         client = stores.client(kind)
-        run_id = client.create_run(client.create_experiment(f"batch-{kind}")).info.run_id
-        batches = [[Metric(f"m{j}", float(j + b), ts, b) for j in range(1000)] for b in range(sizes[kind])]
-        with stopwatch() as acked:
-            for batch in batches:
-                client.log_batch(run_id, metrics=batch)
-        points = 1000 * len(batches)
-        rates[kind] = points / acked["s"]
+        points, seconds = _log_batches(client, f"batch-{kind}", sizes[kind])
+        rates[kind] = points / seconds
         if kind == "ours":
             with stopwatch() as flush:
                 _ours_store(client).flush()
-            committed = points / (acked["s"] + flush["s"])
+            committed = points / (seconds + flush["s"])
     noop = _noop_client()
     batches = [[Metric(f"m{j}", float(j + b), ts, b) for j in range(1000)] for b in range(sizes["ours"])]
     with stopwatch() as alone:
@@ -199,6 +197,54 @@ def bench_log_batch(stores: Stores, sizes: dict[str, int], quick: bool) -> None:
          mlflow_client_alone_what="MlflowClient.log_batch on a store that does nothing: the ceiling any store "
                                   "reaches through the client",
          how="MlflowClient.log_batch with 1,000 metrics per call, metric objects built beforehand",
+         **_size_note(quick))
+
+
+def _log_batches(client, experiment: str, count: int) -> tuple[int, float]:
+    """``count`` log_batch calls of 1,000 metrics (built beforehand) to a new run: (points, seconds)."""
+    from mlflow.entities import Metric
+
+    run_id = client.create_run(client.create_experiment(experiment)).info.run_id
+    ts = int(time.time() * 1000)
+    batches = [[Metric(f"m{j}", float(j + b), ts, b) for j in range(1000)] for b in range(count)]
+    with stopwatch() as took:
+        for batch in batches:
+            client.log_batch(run_id, metrics=batch)
+    return 1000 * count, took["s"]
+
+
+# ================================================================ bulk logging from Arrow
+
+def bench_log_table(stores: Stores, sizes: dict[str, int], quick: bool) -> None:
+    """``sparkml_ops.tracking.log_table`` with one Arrow table of ``n`` points (a long training
+    curve of 10 metrics) against MLflow's fastest path for the same data, ``log_batch``."""
+    import numpy as np
+    import pyarrow as pa
+
+    from sparkml_ops.tracking import log_table
+
+    n = sizes["ours"]
+    client = stores.client("ours")
+    run_id = client.create_run(client.create_experiment("table-ours")).info.run_id
+    steps = np.arange(n, dtype=np.int64) // 10
+    keys = pa.DictionaryArray.from_arrays(pa.array((np.arange(n) % 10).astype(np.int32)),
+                                          pa.array([f"m{j}" for j in range(10)]))
+    table = pa.table({"key": keys, "value": np.random.default_rng(0).random(n), "step": steps,
+                      "timestamp": steps + int(time.time() * 1000)})
+    with stopwatch() as acked:
+        log_table(run_id, table, tracking_uri=stores.uri("ours", "main"))
+    with stopwatch() as flush:
+        _ours_store(client).flush()
+    rates = {"ours": n / acked["s"]}
+    for kind in REFS:
+        points, seconds = _log_batches(stores.client(kind), f"table-{kind}", sizes[kind])
+        rates[kind] = points / seconds
+    emit("log_table_points_per_s", ours=rates["ours"], reference={k: rates[k] for k in REFS},
+         unit="points/s", better="higher", target=TARGETS["log_table_points_per_s"],
+         n={"ours": n, **{k: 1000 * sizes[k] for k in REFS}},
+         ours_including_final_commit=n / (acked["s"] + flush["s"]), ours_commit_s=flush["s"],
+         how="ours: one log_table call with a pyarrow Table of n points (10 keys, value, step, timestamp), "
+             "acknowledged in the write-ahead log; reference: MlflowClient.log_batch, 1,000 metrics per call",
          **_size_note(quick))
 
 
@@ -517,7 +563,8 @@ def main(argv: list[str] | None = None) -> int:
     reference_env()
     sizes = SIZES["quick" if args.quick else "full"]
     runners = {
-        "log_metric": bench_log_metric, "log_batch": bench_log_batch, "create_runs": bench_create_runs,
+        "log_metric": bench_log_metric, "log_batch": bench_log_batch, "log_table": bench_log_table,
+        "create_runs": bench_create_runs,
         "metric_history": bench_metric_history, "search": bench_search, "concurrent": bench_concurrent,
     }
     with workdir(args.workdir) as base:

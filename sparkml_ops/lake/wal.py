@@ -1,7 +1,9 @@
 """Local write-ahead log: a log call is acknowledged once its record is in this file.
 
 One directory per writer process, holding an exclusive ``flock`` for the writer's life and
-numbered JSON-lines segments. A directory whose lock can be taken belongs to a dead writer:
+numbered JSON-lines segments. A bulk record (Arrow columns) goes to its own Arrow IPC file,
+written before the segment line that names it, so the line alone acknowledges it. A
+directory whose lock can be taken belongs to a dead writer:
 the next process that opens the root replays it (see ``recovery``). Records are appended with
 one ``write`` each, so a SIGKILL leaves at worst a torn last line, which replay ignores
 because that call never returned.
@@ -18,10 +20,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+
 from sparkml_ops.errors import StorageError
+from sparkml_ops.lake.columns import Columns, is_arrow
 
 _ENCODER = json.JSONEncoder(separators=(",", ":"))  # built once: json.dumps with options builds one per call
 SEGMENT_PREFIX = "seg-"
+ARROW_PREFIX = "arrow-"
+_ARROW_REF = "$arrow"  # a record line's columns {"$arrow": file name}: the rows are in that IPC file
 LOCK_NAME = "lock"
 
 
@@ -31,7 +38,7 @@ class Record:
 
     lsn: int
     table: str
-    columns: dict[str, list[Any]]
+    columns: Columns
 
     @property
     def num_rows(self) -> int:
@@ -59,17 +66,33 @@ class WriteAheadLog:
     def append(self, record: Record) -> None:
         if self._segment_fd is None:
             self._open_segment(record.lsn)
-        line = _ENCODER.encode([record.lsn, record.table, record.columns])
         try:
+            columns: Any = self._write_arrow(record) if is_arrow(record.columns) else record.columns
+            line = _ENCODER.encode([record.lsn, record.table, columns])
             os.write(self._segment_fd, line.encode() + b"\n")  # type: ignore[arg-type]
             if self._fsync:
                 os.fsync(self._segment_fd)  # type: ignore[arg-type]
         except OSError as exc:
             raise StorageError(f"cannot append to write-ahead log {self._segment_path}: {exc}") from exc
 
+    def _write_arrow(self, record: Record) -> dict[str, str]:
+        """Write a bulk record's columns to their own IPC file; returns the reference to log."""
+        name = f"{ARROW_PREFIX}{record.lsn:020d}.arrow"
+        data = pa.table(record.columns)
+        with pa.OSFile(str(self.directory / name), "wb") as sink, pa.ipc.new_file(sink, data.schema) as ipc:
+            ipc.write_table(data)
+        if self._fsync:
+            fd = os.open(self.directory / name, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        return {_ARROW_REF: name}
+
     def rotate(self) -> list[Path]:
-        """Close the current segment; later appends go to a new one. Returns closed segments."""
-        closed = sorted(self.directory.glob(f"{SEGMENT_PREFIX}*"))
+        """Close the current segment; later appends go to a new one. Returns closed segments
+        (and the bulk records' files, which all belong to them)."""
+        closed = sorted([*self.directory.glob(f"{SEGMENT_PREFIX}*"), *self.directory.glob(f"{ARROW_PREFIX}*")])
         if self._segment_fd is not None:
             os.close(self._segment_fd)
             self._segment_fd = None
@@ -106,8 +129,19 @@ def read_records(directory: Path) -> list[Record]:
                 if not raw.endswith(b"\n"):
                     break  # torn by a kill mid-write: that call never returned
                 lsn, table, columns = json.loads(raw)
+                if _ARROW_REF in columns:
+                    columns = _read_arrow(directory / columns[_ARROW_REF])
                 records.append(Record(lsn, table, columns))
     return records
+
+
+def _read_arrow(path: Path) -> Columns:
+    try:
+        with pa.memory_map(str(path)) as source:
+            data = pa.ipc.open_file(source).read_all()
+    except (OSError, pa.ArrowInvalid) as exc:  # its line is complete, so the file was written whole
+        raise StorageError(f"write-ahead log file {path} is missing or corrupt: {exc}") from exc
+    return {name: data.column(name) for name in data.column_names}
 
 
 @dataclass

@@ -16,26 +16,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import pyarrow as pa
-
 from sparkml_ops.errors import StorageError
+from sparkml_ops.lake.columns import columns_to_table
 from sparkml_ops.lake.commit import TableCommitter
 from sparkml_ops.lake.schemas import TABLES
 from sparkml_ops.lake.wal import Record, WriteAheadLog
 
 _log = logging.getLogger(__name__)
 _SEQ_TABLES = frozenset(name for name, spec in TABLES.items() if "seq" in spec.schema.names)
-
-
-def columns_to_table(table: str, columns: list[dict[str, list[Any]]]) -> pa.Table:
-    """Concatenate column-dicts of one table into an Arrow table of its schema."""
-    schema = TABLES[table].schema
-    merged: dict[str, list[Any]] = {name: [] for name in schema.names}
-    for part in columns:
-        length = len(next(iter(part.values()), []))
-        for name in schema.names:
-            merged[name].extend(part.get(name) or [None] * length)
-    return pa.Table.from_pydict(merged, schema=schema)
 
 
 class GroupCommitWriter:

@@ -56,7 +56,7 @@ from mlflow.utils.validation import (
 from sparkml_ops import config
 from sparkml_ops.errors import AlreadyExists, BadInput, InvalidState, NotFound
 from sparkml_ops.lake import Lake, RootLocation, parse_root
-from sparkml_ops.tracking import artifact_plugin, entities, search
+from sparkml_ops.tracking import artifact_plugin, bulk, entities, search
 from sparkml_ops.tracking.artifact_uri import default_artifact_root
 from sparkml_ops.tracking.genai import GenAIMixin
 from sparkml_ops.tracking.history import MetricSamplingMixin
@@ -454,7 +454,27 @@ class DeltaTrackingStore(LoggedModelsMixin, MetricSamplingMixin, GenAIMixin, Abs
             if names and names[-1] != row["run_name"]:
                 self._write_run_rows([dict(row, run_name=names[-1])])
 
-    def _check_params_immutable(self, run_id: str, params: list[Param]) -> None:
+    def log_table(self, run_id: str, table: Any, *, kind: bulk.Kind = "auto") -> int:
+        """Log a whole Arrow table / DataFrame of metrics or params (see :func:`bulk.log_table`).
+
+        One write-ahead-log record of Arrow columns: durable on return, no Python object per row.
+        """
+        _validate_run_id(run_id)
+        kind, data = bulk.prepare(table, kind)
+        self._active_run_row(run_id)
+        if data.num_rows == 0:
+            return 0
+        if kind == "params":
+            bulk.check_params_unchanged(run_id, data, self._known_params(run_id))
+            self.lake.append("params", bulk.bulk_columns(run_id, data, self.lake.stamp()))
+            logged = dict(zip(data.column("key").to_pylist(), data.column("value").to_pylist(), strict=True))
+            with self._cache_lock:
+                self._params.setdefault(run_id, {}).update(logged)
+        else:
+            self.lake.append("metrics", bulk.bulk_columns(run_id, data, self.lake.stamp()))
+        return data.num_rows
+
+    def _known_params(self, run_id: str) -> dict[str, str]:
         with self._cache_lock:
             known = self._params.get(run_id)
         if known is None:
@@ -462,6 +482,10 @@ class DeltaTrackingStore(LoggedModelsMixin, MetricSamplingMixin, GenAIMixin, Abs
             known = dict(zip(stored.column("key").to_pylist(), stored.column("value").to_pylist(), strict=True))
             with self._cache_lock:
                 self._params[run_id] = known
+        return known
+
+    def _check_params_immutable(self, run_id: str, params: list[Param]) -> None:
+        known = self._known_params(run_id)
         for param in params:
             old = known.get(param.key)
             if old is not None and old != str(param.value):
