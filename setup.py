@@ -39,6 +39,7 @@ setup(
                  "matplotlib>=3.8", "pillow>=10", "httpx>=0.27,<1",
                  "mlflow>=3.6,<3.18", "sqlalchemy>=2", "alembic", "psutil", "Flask-WTF>=1.2,<2",
                  "hypothesis>=6.100", "optuna>=4.0,<6", "plotly>=5.20,<8",
+                 "moto[server]>=5.1,<6",  # tests/objectstore: a real S3 API (moto's server) on 127.0.0.1
                  "playwright>=1.45,<2",  # browser tests drive Debian's chromium (.ci/run installs it)
                  "ipykernel>=6.29", "nbclient>=0.10", "nbformat>=5.9", "nbconvert>=7.16"],
         # `sparkml-ops server|ui`: MLflow's tracking server and web UI (same version as mlflow-skinny);

@@ -98,6 +98,9 @@ SETTINGS: dict[str, Setting] = {
                 "commits between Delta log checkpoints (for new tables)"),
         Setting("tracking", "storage_options", "SPARKML_OPS_STORAGE_OPTIONS", {}, _parse_json(dict),
                 "JSON object of delta-rs storage options for object-store roots"),
+        Setting("tracking", "wal_dir", "SPARKML_OPS_WAL_DIR", "~/.cache/sparkml_ops/wal", str,
+                "local directory for the write-ahead logs of object-store roots (a local root keeps them "
+                "in `<root>/_wal`)"),
         Setting("environments", "env_cache_dir", "SPARKML_OPS_ENV_CACHE", "~/.cache/sparkml_ops/envs", str,
                 "cache of packed Python environments (when unset, model envs of a local root go to `<root>/envs`)"),
         Setting("models", "allow_pickle", "MLFLOW_ALLOW_PICKLE_DESERIALIZATION", False, _parse_bool,

@@ -35,13 +35,14 @@ def root(tmp_path: Path) -> Path:
 
 
 @contextlib.contextmanager
-def tracking_to(root: Path) -> Iterator[str]:
-    """Point ``mlflow`` at a ``delta:`` root; afterwards end open runs, restore the default, close the lake."""
+def tracking_to(root: Path | str) -> Iterator[str]:
+    """Point ``mlflow`` at a ``delta:`` root (a path, or a ``delta:`` URI such as ``delta://s3://b/x``);
+    afterwards end open runs, restore the default, close the lake."""
     import mlflow
 
     from sparkml_ops.lake import Lake, parse_root
 
-    uri = f"delta:{root}"
+    uri = root if isinstance(root, str) and root.startswith("delta:") else f"delta:{root}"
     previous = os.environ.get("MLFLOW_TRACKING_URI")
     mlflow.set_tracking_uri(uri)
     try:

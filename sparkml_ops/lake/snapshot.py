@@ -10,12 +10,12 @@ import threading
 import time
 
 import pyarrow as pa
-import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 from deltalake import DeltaTable
 from deltalake.exceptions import DeltaError, TableNotFoundError
 
 from sparkml_ops.errors import StorageError
+from sparkml_ops.lake.fileio import TableFiles
 from sparkml_ops.lake.location import RootLocation
 from sparkml_ops.lake.schemas import TableSpec
 
@@ -36,6 +36,7 @@ class TableSnapshot:
         self._checked_at = 0.0
         self._complete = True  # False after a failed load: table() refuses, the next refresh retries
         self._lock = threading.Lock()
+        self._remote: TableFiles | None = None  # object-store roots: reads with the root's storage options
 
     @property
     def file_count(self) -> int:
@@ -112,8 +113,11 @@ class TableSnapshot:
         try:
             if self.location.is_local:
                 table = pq.read_table(uri)
-            else:
-                table = ds.dataset(uri, format="parquet").to_table()
+            else:  # pyarrow's own S3 client knows neither the root's storage options nor its endpoint
+                if self._remote is None:
+                    self._remote = TableFiles(self.location, self.spec.name)
+                with self._remote.open_input(uri[len(self.uri.rstrip("/")) + 1:]) as source:
+                    table = pq.read_table(source)
             return _conform(table, self.spec.schema)
         except FileNotFoundError as exc:
             raise StorageError(
@@ -121,8 +125,10 @@ class TableSnapshot:
                 "the table is damaged (restore the file from a backup, or roll the table back with "
                 "deltalake's DeltaTable.restore to a version before the loss)"
             ) from exc
-        except (pa.ArrowInvalid, OSError) as exc:
+        except pa.ArrowInvalid as exc:
             raise StorageError(f"data file {uri} of table {self.uri} is corrupt: {exc}") from exc
+        except OSError as exc:
+            raise StorageError(f"data file {uri} of table {self.uri} cannot be read: {exc}") from exc
 
 
 def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:

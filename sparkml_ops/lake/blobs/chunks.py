@@ -26,10 +26,10 @@ from deltalake.exceptions import CommitFailedError, DeltaError
 from deltalake.transaction import AddAction, RemoveAction, Transaction
 
 from sparkml_ops.errors import CommitConflict, StorageError
-from sparkml_ops.lake.blobs.fileio import TableFiles
 from sparkml_ops.lake.blobs.incremental import CommitHandle, DeltaFiles
 from sparkml_ops.lake.blobs.tables import CHUNKS
 from sparkml_ops.lake.commit import MAX_ATTEMPTS, _backoff
+from sparkml_ops.lake.fileio import TableFiles
 from sparkml_ops.lake.location import RootLocation
 
 ROW_GROUP_BYTES = 4 * 1024 * 1024

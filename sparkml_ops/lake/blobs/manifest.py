@@ -19,9 +19,9 @@ from deltalake.transaction import Transaction
 
 from sparkml_ops.errors import StorageError
 from sparkml_ops.lake.blobs.chunks import APP_PREFIX
-from sparkml_ops.lake.blobs.fileio import TableFiles
 from sparkml_ops.lake.blobs.incremental import CommitHandle, DeltaFiles
 from sparkml_ops.lake.blobs.tables import FILES
+from sparkml_ops.lake.fileio import TableFiles
 from sparkml_ops.lake.location import RootLocation
 
 KIND_FILE = "file"

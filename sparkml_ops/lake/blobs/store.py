@@ -25,7 +25,6 @@ from deltalake.exceptions import CommitFailedError
 
 from sparkml_ops.errors import BadInput, NotFound, StorageError
 from sparkml_ops.lake.blobs.chunks import ChunkIndex, ChunkReader, ChunkWriter, Location, commit_actions, now_ms
-from sparkml_ops.lake.blobs.fileio import TableFiles
 from sparkml_ops.lake.blobs.incremental import CommitHandle
 from sparkml_ops.lake.blobs.manifest import KIND_DIR, KIND_FILE, Manifest
 from sparkml_ops.lake.blobs.marks import Marks
@@ -33,6 +32,7 @@ from sparkml_ops.lake.blobs.paths import check_path, parents
 from sparkml_ops.lake.blobs.pipeline import BackgroundHasher, prefetch
 from sparkml_ops.lake.blobs.tables import CHUNKS, ensure_tables
 from sparkml_ops.lake.commit import _backoff
+from sparkml_ops.lake.fileio import TableFiles
 from sparkml_ops.lake.location import RootLocation
 
 _log = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""Raw file access inside one table's directory, local or on an object store.
+"""Raw file access inside one table's directory, local or on an object store (blob chunks, snapshots).
 
 Chunk files are written and read by us, not by delta-rs (whose writer buffers whole files of
 large binary values in memory): local roots use plain files, object-store roots go through
