@@ -8,22 +8,19 @@ that writer says which records are already in: nothing is applied twice.
 from __future__ import annotations
 
 import logging
-import random
 import threading
-import time
 
 import pyarrow as pa
 from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
-from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
+from deltalake.exceptions import DeltaError, TableNotFoundError
 
-from sparkml_ops.errors import StorageError
 from sparkml_ops.lake.location import RootLocation
+from sparkml_ops.lake.retry import retry
 from sparkml_ops.lake.schemas import TABLES, TableSpec
 
 _log = logging.getLogger(__name__)
 
 APP_ID_PREFIX = "sparkml_ops-"
-MAX_ATTEMPTS = 12
 
 
 def app_id(writer_id: str) -> str:
@@ -42,25 +39,8 @@ class TableCommitter:
     def create_tables(self) -> None:
         """Create every missing table (empty, with its schema and layout version)."""
         for table_spec in TABLES.values():
-            uri = self.location.table_uri(table_spec.name)
-            for attempt in range(MAX_ATTEMPTS):
-                try:
-                    if DeltaTable.is_deltatable(uri, self.location.storage_options or None):
-                        break
-                    DeltaTable.create(
-                        uri,
-                        schema=table_spec.schema,
-                        mode="ignore",
-                        name=table_spec.name,
-                        description=table_spec.description,
-                        configuration=self._configuration(),
-                        storage_options=self.location.storage_options or None,
-                    )
-                    break
-                except (CommitFailedError, DeltaError, OSError) as exc:
-                    if attempt == MAX_ATTEMPTS - 1:
-                        raise StorageError(f"cannot create table {uri}: {exc}") from exc
-                    _backoff(attempt)
+            create_table(self.location, table_spec.name, table_spec.schema, description=table_spec.description,
+                         configuration=self._configuration())
 
     def committed_version(self, table: str, writer_id: str) -> int:
         """Highest log sequence number of ``writer_id`` already committed to ``table``."""
@@ -78,25 +58,22 @@ class TableCommitter:
             app_transactions=[Transaction(app_id=app_id(writer_id), version=lsn)],
             max_commit_retries=50,
         )
-        for attempt in range(MAX_ATTEMPTS):
-            try:
-                with self._tables_lock:
-                    write_deltalake(
-                        self._open_table(table_spec.name) or uri,
-                        data,
-                        mode="append",
-                        commit_properties=properties,
-                        storage_options=self.location.storage_options or None,
-                    )
-                return
-            except (CommitFailedError, DeltaError, OSError) as exc:
-                self._tables.pop(table_spec.name, None)  # the next attempt starts from a fresh handle
-                if self._already_committed(table_spec.name, writer_id, lsn):
-                    return
-                if attempt == MAX_ATTEMPTS - 1 or not _transient(exc):
-                    raise StorageError(f"cannot commit to table {uri}: {exc}") from exc
-                _log.debug("commit to %s conflicted (%s); retrying", uri, exc)
-                _backoff(attempt)
+
+        def write() -> None:
+            with self._tables_lock:
+                write_deltalake(
+                    self._open_table(table_spec.name) or uri,
+                    data,
+                    mode="append",
+                    commit_properties=properties,
+                    storage_options=self.location.storage_options or None,
+                )
+
+        def settled(exc: BaseException) -> bool:
+            self._tables.pop(table_spec.name, None)  # the next attempt starts from a fresh handle
+            return self._already_committed(table_spec.name, writer_id, lsn)
+
+        retry(write, what=f"commit to table {uri}", settled=settled)
 
     def _open_table(self, name: str) -> DeltaTable | None:
         """A kept handle on a table, caught up with its log (opening one replays the whole log)."""
@@ -126,12 +103,21 @@ class TableCommitter:
         }
 
 
-def _transient(exc: Exception) -> bool:
-    if isinstance(exc, CommitFailedError):
-        return True
-    text = str(exc).lower()
-    return any(word in text for word in ("conflict", "already exists", "version", "temporar"))
+def create_table(location: RootLocation, name: str, schema: pa.Schema, *, description: str,
+                 configuration: dict[str, str]) -> None:
+    """Create table ``name`` under ``location`` unless it exists; safe when several processes race."""
+    uri = location.table_uri(name)
+    options = location.storage_options or None
 
+    def create() -> None:
+        if not DeltaTable.is_deltatable(uri, options):
+            DeltaTable.create(uri, schema=schema, mode="ignore", name=name, description=description,
+                              configuration=configuration, storage_options=options)
 
-def _backoff(attempt: int) -> None:
-    time.sleep(min(1.0, 0.005 * 2**attempt) * (0.5 + random.random()))
+    def settled(exc: BaseException) -> bool:  # a racing creator won: its table is as good as ours
+        try:
+            return DeltaTable.is_deltatable(uri, options)
+        except (DeltaError, OSError):
+            return False
+
+    retry(create, what=f"create table {uri}", settled=settled)

@@ -12,10 +12,9 @@ order of the log, identical in every process, whatever the clocks say.
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import pyarrow as pa
 from deltalake import CommitProperties, write_deltalake
@@ -23,6 +22,7 @@ from deltalake.exceptions import CommitFailedError, DeltaError
 
 from sparkml_ops.errors import CommitConflict, StorageError
 from sparkml_ops.lake.location import RootLocation
+from sparkml_ops.lake.retry import retry
 from sparkml_ops.lake.schemas import TABLES
 from sparkml_ops.lake.snapshot import TableSnapshot
 
@@ -89,17 +89,15 @@ def serialized(table: SerialTable, sync: Callable[[], int], attempt: Callable[[]
     write) and its result. A conflict re-runs both on the newer state, so the validation and
     the write are one atomic step, across processes.
     """
-    for conflict in range(MAX_CONFLICTS):
+
+    def once() -> T:
         version = sync()
         rows, result = attempt()
-        if rows is None or rows.num_rows == 0:
-            return result
-        try:
+        if rows is not None and rows.num_rows:
             table.commit_after(version, rows)
-            return result
-        except CommitConflict:
-            time.sleep(min(0.05, 0.001 * 2 ** min(conflict, 6)) * (0.5 + random.random()))
-    raise CommitConflict(f"table {table.uri}: gave up after {MAX_CONFLICTS} conflicting commits")
+        return result
+
+    return cast(T, retry(once, what=f"commit to table {table.uri}", attempts=MAX_CONFLICTS, base_s=0.001, cap_s=0.05))
 
 
 def rows_table(name: str, rows: list[dict[str, Any]]) -> pa.Table:

@@ -22,15 +22,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from deltalake import CommitProperties
-from deltalake.exceptions import CommitFailedError, DeltaError
+from deltalake.exceptions import CommitFailedError
 from deltalake.transaction import AddAction, RemoveAction, Transaction
 
 from sparkml_ops.errors import CommitConflict, StorageError
 from sparkml_ops.lake.blobs.incremental import CommitHandle, DeltaFiles
 from sparkml_ops.lake.blobs.tables import CHUNKS
-from sparkml_ops.lake.commit import MAX_ATTEMPTS, _backoff
 from sparkml_ops.lake.fileio import TableFiles
 from sparkml_ops.lake.location import RootLocation
+from sparkml_ops.lake.retry import retry
 
 ROW_GROUP_BYTES = 4 * 1024 * 1024
 FILE_BYTES = 128 * 1024 * 1024
@@ -188,25 +188,22 @@ def commit_actions(location: RootLocation, adds: list[AddAction], removes: list[
     handle = handle or CommitHandle(location, CHUNKS.name)
     txn = [Transaction(app_id=APP_PREFIX + app_id, version=1)] if app_id else None
     properties = CommitProperties(app_transactions=txn, max_commit_retries=50)
-    for attempt in range(MAX_ATTEMPTS):
+    app = APP_PREFIX + app_id if app_id else None
+
+    def commit() -> None:
         with handle.lock:
-            try:
-                table = handle.get()
-                if attempt and app_id and (table.transaction_version(APP_PREFIX + app_id) or 0) >= 1:
-                    return
-                table.create_write_transaction(actions, "append", CHUNKS.schema, commit_properties=properties)
-                return
-            except CommitFailedError as exc:
-                handle.drop()
-                if removes and "concurrent" in str(exc).lower():
-                    raise CommitConflict(f"chunk files were changed concurrently; re-plan: {exc}") from exc
-                if attempt == MAX_ATTEMPTS - 1:
-                    raise StorageError(f"cannot commit chunk files to {handle.uri}: {exc}") from exc
-            except (DeltaError, OSError) as exc:
-                handle.drop()
-                if attempt == MAX_ATTEMPTS - 1:
-                    raise StorageError(f"cannot commit chunk files to {handle.uri}: {exc}") from exc
-        _backoff(attempt)
+            table = handle.get()
+            if app is not None and (table.transaction_version(app) or 0) >= 1:
+                return  # an earlier attempt landed
+            table.create_write_transaction(actions, "append", CHUNKS.schema, commit_properties=properties)
+
+    def settled(exc: BaseException) -> bool:
+        handle.drop()
+        if removes and isinstance(exc, CommitFailedError):  # delta-rs's own retries lost to a remove
+            raise CommitConflict(f"chunk files were changed concurrently; re-plan: {exc}") from exc
+        return False
+
+    retry(commit, what=f"commit chunk files to {handle.uri}", settled=settled)
 
 
 class ChunkIndex:

@@ -40,6 +40,7 @@ from sparkml_ops.lake.blobs.marks import CLEARED, SWEPT
 from sparkml_ops.lake.blobs.store import VERIFY_TTL_S, BlobStore
 from sparkml_ops.lake.blobs.tables import CHUNKS, FILES, MARKS, storage_options
 from sparkml_ops.lake.location import RootLocation
+from sparkml_ops.lake.retry import retry
 
 _log = logging.getLogger(__name__)
 
@@ -82,22 +83,10 @@ def gc(location: RootLocation, *, min_age_s: float = 0.0, wait_s: float = DEFAUL
     if due_in is not None and due_in > 0:
         sleep(due_in)
         report.waited_s = due_in
-    for attempt in range(6):
-        try:
-            sweep(store, wait_s=wait_s, report=report)
-            break
-        except CommitConflict:
-            if attempt == 5:
-                raise
-            _log.info("gc sweep raced another gc; re-planning")
+    # a CommitConflict means another gc (or upload) changed the chunks: re-plan from scratch
+    retry(lambda: sweep(store, wait_s=wait_s, report=report), what="sweep blob chunks", attempts=6)
     if compact:
-        for attempt in range(6):
-            try:
-                compact_chunks(store, report=report)
-                break
-            except CommitConflict:
-                if attempt == 5:
-                    raise
+        retry(lambda: compact_chunks(store, report=report), what="compact blob chunks", attempts=6)
     report.orphan_files_removed = _maintain_tables(location, orphan_hours)
     report.physical_bytes_after = store.usage()["physical_bytes"]
     return report

@@ -31,9 +31,9 @@ from sparkml_ops.lake.blobs.marks import Marks
 from sparkml_ops.lake.blobs.paths import check_path, parents
 from sparkml_ops.lake.blobs.pipeline import BackgroundHasher, prefetch
 from sparkml_ops.lake.blobs.tables import CHUNKS, ensure_tables
-from sparkml_ops.lake.commit import _backoff
 from sparkml_ops.lake.fileio import TableFiles
 from sparkml_ops.lake.location import RootLocation
+from sparkml_ops.lake.retry import backoff, retry
 
 _log = logging.getLogger(__name__)
 
@@ -310,7 +310,7 @@ class BlobStore:
                 self.manifest.commit(rows, upload_id, retry=attempt > 0)
             except CommitFailedError as exc:
                 _log.debug("manifest commit of %s conflicted (%s); retrying", upload_id, exc)
-                _backoff(attempt)
+                backoff(attempt)
                 continue
             if time.monotonic() - checked > VERIFY_TTL_S:  # slow commit: make sure nothing was swept
                 self.index.refresh()
@@ -383,14 +383,8 @@ class BlobStore:
         txn = uuid.uuid4().hex
         rows = [{"namespace": namespace, "path": p, "kind": k, "size": 0, "sha256": None, "chunks": [],
                  "upload_id": txn, "created_ms": now_ms(), "deleted": True, "seq": seq} for p, k in victims.items()]
-        for attempt in range(12):
-            try:
-                self.manifest.commit(rows, txn, retry=attempt > 0)
-                break
-            except CommitFailedError as exc:
-                if attempt == 11:
-                    raise StorageError(f"cannot commit the deletion of {checked!r}: {exc}") from exc
-                _backoff(attempt)
+        # retry=True: a failed attempt may still have landed (its transaction says so)
+        retry(lambda: self.manifest.commit(rows, txn, retry=True), what=f"commit the deletion of {checked!r}")
         self.manifest.refresh()
         return len(rows)
 

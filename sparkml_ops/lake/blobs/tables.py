@@ -9,11 +9,8 @@ first use and maintains them itself (:mod:`sparkml_ops.lake.blobs.gc`).
 from __future__ import annotations
 
 import pyarrow as pa
-from deltalake import DeltaTable
-from deltalake.exceptions import CommitFailedError, DeltaError
 
-from sparkml_ops.errors import StorageError
-from sparkml_ops.lake.commit import MAX_ATTEMPTS, _backoff
+from sparkml_ops.lake.commit import create_table
 from sparkml_ops.lake.location import RootLocation
 from sparkml_ops.lake.schemas import TableSpec
 
@@ -59,15 +56,4 @@ def storage_options(location: RootLocation) -> dict[str, str] | None:
 def ensure_tables(location: RootLocation) -> None:
     """Create every missing blob table (idempotent, safe under concurrent creators)."""
     for spec in BLOB_TABLES.values():
-        uri = location.table_uri(spec.name)
-        for attempt in range(MAX_ATTEMPTS):
-            try:
-                if not DeltaTable.is_deltatable(uri, storage_options(location)):
-                    DeltaTable.create(uri, schema=spec.schema, mode="ignore", name=spec.name,
-                                      description=spec.description, configuration=_CONFIGURATION,
-                                      storage_options=storage_options(location))
-                break
-            except (CommitFailedError, DeltaError, OSError) as exc:
-                if attempt == MAX_ATTEMPTS - 1:
-                    raise StorageError(f"cannot create blob table {uri}: {exc}") from exc
-                _backoff(attempt)
+        create_table(location, spec.name, spec.schema, description=spec.description, configuration=_CONFIGURATION)
