@@ -15,6 +15,75 @@ os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
 os.environ.setdefault("SPARKML_OPS_FLUSH_INTERVAL_MS", "100")
 
+TESTS = Path(__file__).parent
+TIERS = ("spark", "slow", "browser")
+
+# Tiers come from where a test lives (`make test-fast` deselects spark, slow and browser).
+# A test that asks for the session `spark` fixture is `spark` without being listed. Listed here:
+# a directory whose tests all share a tier, or a file where its directory mixes tiers. `spark`
+# = starts a JVM some other way (spark-submit, a Spark Connect server, a kernel's session);
+# `slow` = real server/kernel/worker processes or long concurrent runs (seconds to minutes each).
+# Single slow tests inside a fast file carry `@pytest.mark.slow` themselves.
+PATH_TIERS: dict[str, tuple[str, ...]] = {
+    "server": ("slow",),
+    "models/serving/test_general_path.py": ("slow",),
+    "models/serving/test_lifecycle.py": ("slow",),
+    "models/serving/test_protocol.py": ("slow",),
+    "models/test_connect.py": ("spark", "slow"),
+    "models/test_jobs.py": ("spark",),
+    "sql/test_compare_job.py": ("spark",),
+    "projects/test_rebuild_cli.py": ("spark", "slow"),
+    "projects/test_runs.py": ("spark", "slow"),
+    "projects/test_standalone.py": ("spark", "slow"),
+    "projects/test_workflow_example.py": ("spark", "slow"),
+    "tuning/test_tune.py": ("slow",),
+    "tuning/test_tune_project.py": ("spark", "slow"),
+    "registry/test_concurrency.py": ("slow",),
+    "registry/test_serve_follow.py": ("slow",),
+    "registry/test_stream_follow.py": ("spark", "slow"),
+    "notebook/test_kernel_notebooks.py": ("slow",),
+    "artifacts/test_models.py": ("slow",),
+    "lake/test_crash.py": ("slow",),
+}
+
+
+def path_tiers(path: Path) -> set[str]:
+    """The tiers ``PATH_TIERS`` gives a test file: its own entry and every enclosing directory's."""
+    relative = path.relative_to(TESTS)
+    keys = {relative.as_posix()} | {parent.as_posix() for parent in relative.parents}
+    return {tier for key in keys for tier in PATH_TIERS.get(key, ())}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Add each test's tiers; a tier marker set by hand on a whole module is a collection error."""
+    for item in items:
+        module = getattr(item, "module", None)
+        hand_set = getattr(module, "pytestmark", [])
+        hand_set = hand_set if isinstance(hand_set, list) else [hand_set]
+        if any(mark.name in TIERS for mark in hand_set):
+            raise pytest.UsageError(f"{item.path}: module-level {TIERS} markers come from PATH_TIERS in "
+                                    "tests/conftest.py; remove the pytestmark entry")
+        tiers = path_tiers(Path(item.path))
+        if "spark" in getattr(item, "fixturenames", ()):
+            tiers.add("spark")
+        for tier in sorted(tiers - {mark.name for mark in item.iter_markers()}):
+            item.add_marker(tier)
+
+
+def _jvm_running() -> bool:
+    pyspark = sys.modules.get("pyspark")
+    return pyspark is not None and pyspark.SparkContext._gateway is not None
+
+
+@pytest.fixture(autouse=True)
+def _spark_tier_is_true(request):
+    """A test outside the ``spark`` tier that starts a JVM in this process fails: the tier map is wrong."""
+    before = _jvm_running()
+    yield
+    if not before and _jvm_running() and request.node.get_closest_marker("spark") is None:
+        pytest.fail(f"{request.node.nodeid} started a JVM but is not in the spark tier; "
+                    "list its file in PATH_TIERS (tests/conftest.py)")
+
 
 @pytest.fixture(autouse=True)
 def _fresh_fluent_experiment(monkeypatch):

@@ -247,7 +247,7 @@ class Study:
             self.client.set_tag(self.parent_run_id, key, value)
         if not finished:
             self.client.set_terminated(self.parent_run_id, "FAILED")
-            first = next((r for r in st.records if r.error), None)
+            first = min((r for r in st.records if r.error), key=lambda r: r.number, default=None)
             detail = f"; trial {first.number} (run {first.run_id}) failed with: {first.error}" if first else ""
             raise TuningFailed(f"study {self.parent_run_id} has no finished trial out of {len(st.records)} "
                                f"(stopped: {reason}){detail}")

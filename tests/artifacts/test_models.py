@@ -12,8 +12,6 @@ from sklearn.linear_model import LogisticRegression
 
 from sparkml_ops.tracking.artifact_uri import is_artifact_uri
 
-pytestmark = pytest.mark.slow
-
 
 @pytest.fixture(scope="module")
 def data():

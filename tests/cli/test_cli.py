@@ -184,6 +184,7 @@ def _error_line(stderr: str) -> str:
     return lines[0]
 
 
+@pytest.mark.slow  # four CLI subprocesses
 def test_errors_are_one_line_without_traceback(tracking_uri, root):
     done = _cli("lineage", "0" * 32, "--root", str(root))
     assert done.returncode == 2

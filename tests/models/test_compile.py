@@ -16,7 +16,7 @@ import pytest
 
 from tests.models.conftest import SKLEARN_REQS
 
-pytestmark = [pytest.mark.spark, pytest.mark.usefixtures("allow_pickle")]
+pytestmark = pytest.mark.usefixtures("allow_pickle")
 
 NUM = ["f0", "f1", "f2", "f3"]
 CATS = ["a", "b", "c"]

@@ -11,7 +11,7 @@ import pytest
 
 from tests.models.conftest import FEATURES, SKLEARN_REQS, features, labels
 
-pytestmark = [pytest.mark.spark, pytest.mark.usefixtures("allow_pickle")]
+pytestmark = pytest.mark.usefixtures("allow_pickle")
 PYTHON_NODES = ("ArrowEvalPython", "BatchEvalPython", "MapInArrow", "MapInPandas", "PythonUDF")
 
 

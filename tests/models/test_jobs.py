@@ -20,7 +20,7 @@ from tests.cli_run import run_cli
 from tests.models import pyfunc_models
 from tests.models.conftest import FEATURES, SKLEARN_REQS, features, labels
 
-pytestmark = [pytest.mark.spark, pytest.mark.usefixtures("allow_pickle")]
+pytestmark = pytest.mark.usefixtures("allow_pickle")
 REPO = Path(__file__).resolve().parents[2]
 # Packed envs are cached by content hash; a persistent cache makes reruns (and CI on a kept machine) cheap.
 ENV_CACHE = Path(os.environ.get("SPARKML_OPS_TEST_ENV_CACHE", "~/.cache/sparkml_ops/test-envs")).expanduser()

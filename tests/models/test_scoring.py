@@ -10,7 +10,7 @@ from sparkml_ops.models import score, spark_udf
 from sparkml_ops.models.onnx_convert import PROBABILITY_TOLERANCE, log_sklearn_as_onnx
 from tests.models.conftest import FEATURES, features, labels
 
-pytestmark = [pytest.mark.spark, pytest.mark.usefixtures("allow_pickle")]
+pytestmark = pytest.mark.usefixtures("allow_pickle")
 
 
 def test_spark_ml_pipeline_runs_its_own_transform(spark, tracking_uri):
@@ -39,7 +39,11 @@ def test_spark_ml_pipeline_runs_its_own_transform(spark, tracking_uri):
 def test_pyfunc_model_goes_through_arrow(spark, lr_model):
     info, _, model, X = lr_model
     df = spark.createDataFrame(X.assign(id=np.arange(len(X))))
-    out = score(df, info.model_uri, output_col="label_hat", compile=False).toPandas().sort_values("id")
+    scored = score(df, info.model_uri, output_col="label_hat", compile=False)
+    plan = scored._jdf.queryExecution().executedPlan().toString()
+    # batches go to the model through mapInArrow, not through a pandas UDF (ArrowEvalPython) or mapInPandas
+    assert "MapInArrow" in plan and not any(n in plan for n in ("ArrowEvalPython", "MapInPandas")), plan
+    out = scored.toPandas().sort_values("id")
     np.testing.assert_array_equal(out["label_hat"].to_numpy(), model.predict(X))
 
 

@@ -13,7 +13,7 @@ from sparkml_ops.models import ModelEnvWarning, spark_udf
 from tests.models import pyfunc_models
 from tests.models.conftest import FEATURES, features, labels, log_sklearn
 
-pytestmark = [pytest.mark.spark, pytest.mark.usefixtures("allow_pickle")]
+pytestmark = pytest.mark.usefixtures("allow_pickle")
 
 
 def _frame(spark, X, with_id: bool = True):

@@ -12,8 +12,6 @@ import pytest
 from tests.conftest import tracking_to
 from tests.notebook.conftest import kernel_env, outputs_text, write_notebook
 
-pytestmark = pytest.mark.slow
-
 
 def _runs(root: Path, experiment_name: str | None = None, experiment_id: str | None = None) -> list:
     import mlflow

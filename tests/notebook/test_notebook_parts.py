@@ -149,6 +149,7 @@ print("CELLS", snap.cells, "42" in snap.ipynb)
 """
 
 
+@pytest.mark.slow  # a fresh IPython process
 def test_unwritable_root_warns_when_logging_starts(tmp_path):
     """A plain (terminal) IPython shell: activation checks the root; cells are still captured."""
     import os

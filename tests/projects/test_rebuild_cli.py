@@ -5,14 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 from mlflow import MlflowClient
 
 from sparkml_ops.projects import rebuild, run
 from tests.cli_run import run_cli
 from tests.projects.conftest import git, write_project
-
-pytestmark = pytest.mark.slow
 
 
 def last_json(capsys) -> dict:

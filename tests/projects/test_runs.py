@@ -13,7 +13,6 @@ from mlflow import MlflowClient
 from sparkml_ops.envs import build_packed_env
 from sparkml_ops.projects import run
 
-pytestmark = [pytest.mark.spark, pytest.mark.slow]
 QUIET = {"spark.ui.enabled": "false"}
 
 

@@ -17,8 +17,6 @@ from mlflow import MlflowClient
 from sparkml_ops.projects import run
 from sparkml_ops.projects.command import spark_submit_path
 
-pytestmark = [pytest.mark.spark, pytest.mark.slow]
-
 
 def free_port() -> int:
     with socket.socket() as sock:

@@ -7,7 +7,6 @@ import multiprocessing as mp
 import threading
 import time
 
-import pytest
 from deltalake import DeltaTable
 
 PROCESSES = 8
@@ -30,7 +29,6 @@ def _register(uri: str, worker: int, results) -> None:
         results.put(("version", int(mv.version), mv.source))
 
 
-@pytest.mark.slow
 def test_eight_processes_take_each_version_exactly_once(tracking_uri, root, registry):
     registry.create_registered_model("shared")
     ctx = mp.get_context("spawn")
@@ -72,7 +70,6 @@ def _create_then_report(uri: str, done) -> None:
     time.sleep(30)  # still alive: nothing may depend on this process's exit to publish
 
 
-@pytest.mark.slow
 def test_a_returned_call_is_visible_to_other_processes_at_once(tracking_uri, registry):
     assert registry.search_registered_models().to_list() == []  # this process has read the registry
     ctx = mp.get_context("spawn")

@@ -8,11 +8,8 @@ import time
 
 import httpx
 import mlflow
-import pytest
 
 from tests.models.serving.conftest import FEATURES, flush_store, start_server, training_frame
-
-pytestmark = pytest.mark.slow
 
 
 def _log_and_register(flip: bool) -> None:

@@ -17,7 +17,7 @@ from tests.models import pyfunc_models
 from tests.models.conftest import features
 from tests.models.test_jobs import _flush, _table, _wait_for, _write_file
 
-pytestmark = [pytest.mark.spark, pytest.mark.slow, pytest.mark.timeout(2400), pytest.mark.usefixtures("allow_pickle")]
+pytestmark = [pytest.mark.timeout(2400), pytest.mark.usefixtures("allow_pickle")]
 
 
 @pytest.fixture

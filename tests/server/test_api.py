@@ -10,8 +10,6 @@ import pytest
 import requests
 from mlflow.entities import Metric, Param, RunTag
 
-pytestmark = pytest.mark.slow
-
 
 def test_tracking_and_artifacts_round_trip_through_http(client, server, server_root, tmp_path):
     experiment_id = client.create_experiment("http-round-trip")

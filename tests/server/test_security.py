@@ -14,8 +14,6 @@ from sparkml_ops.errors import BadInput
 from sparkml_ops.server.settings import ServerSettings
 from tests.server.serverproc import sparkml_server
 
-pytestmark = pytest.mark.slow
-
 
 def test_non_loopback_bind_needs_auth_or_insecure():
     with pytest.raises(BadInput, match=r"--host '0.0.0.0' is not a loopback address.*--auth.*--insecure"):

@@ -10,8 +10,6 @@ import requests
 
 from tests.server.serverproc import sparkml_server
 
-pytestmark = pytest.mark.slow
-
 CLIENTS = 16
 BATCHES = 10
 PER_BATCH = 100

@@ -14,8 +14,6 @@ from deltalake import DeltaTable
 
 from sparkml_ops.errors import BadInput
 
-pytestmark = pytest.mark.spark
-
 JOB = Path(__file__).resolve().parents[2] / "jobs" / "compare_experiments.py"
 
 

@@ -11,8 +11,6 @@ from sparkml_ops import sql
 from sparkml_ops.sql.spark import delta_configured, spark_path
 from tests.sql.conftest import as_dict, search_all
 
-pytestmark = pytest.mark.spark
-
 SAME_SQL = [
     # the example: map access, ORDER BY ... DESC (NULLs last) and LIMIT
     "SELECT run_id, params['lr'] AS lr, metrics['auc'] AS auc FROM runs_wide "

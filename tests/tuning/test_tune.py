@@ -19,7 +19,6 @@ from sparkml_ops.errors import TuningFailed
 from sparkml_ops.tuning import choice, loguniform, randint, tune, uniform
 from tests.tuning import objectives as O
 
-pytestmark = [pytest.mark.spark, pytest.mark.slow]
 BRANIN = {"x": uniform(-5, 10), "y": uniform(0, 15)}
 REPO = Path(__file__).resolve().parents[2]
 
@@ -105,7 +104,7 @@ def test_bad_results_fail_the_trial_and_name_it(tracking_uri, spark, objective, 
     with pytest.raises(TuningFailed, match="no finished trial") as caught:
         tune(objective, {"x": uniform(0, 1)}, max_trials=2, parallelism=2, spark=spark)
     text = str(caught.value)
-    assert message in text and ("trial 0" in text or "trial 1" in text), text
+    assert message in text and "; trial 0 (run " in text, text  # the lowest-numbered failure, whatever ended first
     runs = MlflowClient().search_runs(["0"])
     assert {r.info.status for r in runs} == {"FAILED"} and len(runs) == 3  # the parent and both trials
     assert all(message in r.data.tags["sparkml_ops.tuning.error"] for r in runs if "mlflow.parentRunId" in r.data.tags)

@@ -14,7 +14,6 @@ from mlflow import MlflowClient
 from tests.conftest import tracking_to
 from tests.projects.conftest import write_project
 
-pytestmark = [pytest.mark.spark, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[2]
 
 PROJECT = {

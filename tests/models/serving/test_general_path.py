@@ -13,8 +13,6 @@ import pytest
 
 from tests.models.serving.conftest import flush_store, start_server
 
-pytestmark = pytest.mark.slow
-
 
 def _frame(rows: int, seed: int) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
