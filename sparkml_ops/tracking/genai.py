@@ -185,7 +185,7 @@ class GenAIMixin:
             return []
         inputs = inputs.filter(pc.equal(inputs.column("kind"), "dataset")).select(
             ["run_id", "name", "digest", "context"])
-        joined = inputs.join(runs, "run_id").select(["experiment_id", "name", "digest", "context"])
+        joined = inputs.join(runs, "run_id", join_type="inner").select(["experiment_id", "name", "digest", "context"])
         distinct = joined.group_by(joined.column_names, use_threads=False).aggregate([])
         rows = distinct.sort_by([(c, "ascending") for c in distinct.column_names]).slice(0, MAX_DATASET_SUMMARIES)
         return [_DatasetSummary(experiment_id=r["experiment_id"], name=r["name"], digest=r["digest"],

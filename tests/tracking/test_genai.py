@@ -64,6 +64,10 @@ def test_search_datasets_lists_the_datasets_runs_logged(store):
     assert [(s.experiment_id, s.name, s.context) for s in summaries] == [(experiment_id, "train", "training")]
     assert summaries[0].digest == dataset.digest and run.info.run_id
     assert store._search_datasets(["0"]) == []
+    other = store.create_experiment("runs-without-data")  # another experiment's datasets are not its own
+    mlflow.start_run(experiment_id=other)
+    mlflow.end_run()
+    assert store._search_datasets([other]) == []
 
 
 def _sqlite_ntile(n: int, buckets: int) -> list[int]:
