@@ -186,17 +186,6 @@ class TrackingState:
             lambda t: latest_grouped(t, ["run_id", "key"], ["step", "timestamp", "value"]),
         )
 
-    def metric_history(self) -> Grouped:
-        """Every point of every run, once: MLflow 3's ``log_model`` logs a run's latest
-        metrics again with the model's id, and MLflow's stores keep that copy on the model only."""
-        point = ["run_id", "key", "timestamp", "step", "value"]
-
-        def build(t: pa.Table) -> Grouped:
-            ordered = t.take(pc.sort_indices(t, sort_keys=[(c, "ascending") for c in point]))
-            return group_by_id(drop_repeats(ordered, point), "run_id", presorted=True)
-
-        return self.derive("metrics", "metric_history", build)
-
     def inputs(self) -> Grouped:
         return self.derive(
             "inputs", "inputs",
