@@ -33,6 +33,7 @@ S3_SCHEMES = ("s3", "s3a")
 _S3_COMMIT_KEYS = ("conditional_put", "aws_conditional_put", "copy_if_not_exists", "aws_copy_if_not_exists",
                    "aws_s3_locking_provider")
 _TRUE = {"1", "true", "yes", "on"}
+_ENDPOINT_KEYS = {"aws_endpoint_url", "aws_endpoint", "endpoint_url", "endpoint"}
 
 
 @dataclass(frozen=True)
@@ -65,11 +66,22 @@ class RootLocation:
 
         A remote root's logs are per machine: a killed writer's log is replayed by the next
         process on the same machine (and user) that opens the root, or by ``sparkml-ops recover``.
+        A custom endpoint is part of the root's identity: ``s3://b/x`` on a MinIO server and on
+        AWS are different roots, and one's log must never be replayed into the other.
         """
         if self.is_local:
             return Path(self.uri) / "_wal"
-        digest = hashlib.sha256(self.uri.encode()).hexdigest()[:16]
+        endpoint = self.endpoint()
+        identity = self.uri if not endpoint else f"{self.uri}\n{endpoint.rstrip('/')}"
+        digest = hashlib.sha256(identity.encode()).hexdigest()[:16]
         return Path(str(config.resolve("wal_dir"))).expanduser() / digest
+
+    def endpoint(self) -> str:
+        """The custom object-store endpoint (storage option or ``AWS_ENDPOINT_URL``), or ``""``."""
+        for key, value in self.storage_options.items():
+            if key.lower() in _ENDPOINT_KEYS and value:
+                return str(value)
+        return os.environ.get("AWS_ENDPOINT_URL", "") if self.uri.split("://")[0] in S3_SCHEMES else ""
 
     def tracking_uri(self) -> str:
         return f"{SCHEME}:{self.uri}" if self.is_local else f"{SCHEME}://{self.uri}"

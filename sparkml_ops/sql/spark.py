@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
+from sparkml_ops.errors import NotSupported
 from sparkml_ops.lake.location import RootLocation
 from sparkml_ops.lake.schemas import TABLES
 from sparkml_ops.sql.snapshots import AsOf, resolve_location, resolve_versions, table_read
@@ -41,7 +42,7 @@ def register_views(spark: SparkSession, root: str | os.PathLike[str] | None = No
     for view in CACHED_VIEWS:  # a cached view would keep serving the old snapshot
         spark.sql(f"UNCACHE TABLE IF EXISTS {view}")
     for name in TABLES:
-        _read(spark, location, name, versions[name], delta).createOrReplaceTempView(RAW_PREFIX + name)
+        _read_on(spark, location, name, versions[name], delta).createOrReplaceTempView(RAW_PREFIX + name)
     for view, sql in public_views(SPARK, inline_state=True).items():
         spark.sql(f"CREATE OR REPLACE TEMP VIEW {view} AS {sql}")
     if cache:
@@ -78,6 +79,21 @@ def spark_path(uri: str) -> str:
     if uri.startswith("s3://"):
         return "s3a://" + uri[len("s3://"):]
     return uri
+
+
+def _read_on(spark: SparkSession, location: RootLocation, table: str, version: int, delta: bool) -> DataFrame:
+    """:func:`_read`, with the one error a session without S3 support gives turned into advice."""
+    try:
+        return _read(spark, location, table, version, delta)
+    except Exception as exc:
+        if location.is_local or "S3AFileSystem not found" not in str(exc):
+            raise
+        raise NotSupported(
+            f"Spark cannot read the object-store root {location.uri}: this session has no s3a:// filesystem "
+            "(the hadoop-aws jars). Start Spark with --packages org.apache.hadoop:hadoop-aws:<its Hadoop version> "
+            "and the fs.s3a.* endpoint and credential settings, or query the views without Spark: "
+            "sparkml_ops.sql.query(...) or `sparkml-ops sql`"
+        ) from None
 
 
 def _read(spark: SparkSession, location: RootLocation, table: str, version: int, delta: bool) -> DataFrame:

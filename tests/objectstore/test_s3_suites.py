@@ -45,3 +45,13 @@ def filled(s3_settings, tmp_path_factory):
     ids = populate(uri, tmp_path_factory.mktemp("s3-sql-data"))
     yield root, uri, ids
     close(uri)
+
+
+@pytest.mark.spark
+def test_spark_without_hadoop_aws_gets_advice_not_a_stack_trace(spark, filled):
+    from sparkml_ops import sql
+    from sparkml_ops.errors import NotSupported
+
+    root, _, _ = filled
+    with pytest.raises(NotSupported, match=r"hadoop-aws.*sparkml_ops\.sql\.query"):
+        sql.register_views(spark, root)
