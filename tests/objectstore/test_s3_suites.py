@@ -1,7 +1,8 @@
 """The tracking, artifact, registry and SQL suites' core cases, re-run on an ``s3://`` root.
 
-The test functions are the local suites' own (imported, so they stay one definition); the
-fixtures they take (``tracking_uri``, ``filled``) are redefined here to name a fresh prefix
+The test functions are the local suites' own (imported, so they stay one definition; so are
+``log_table``'s ``client`` and ``run_id`` fixtures); the fixtures they build on
+(``tracking_uri``, ``filled``) are redefined here to name a fresh prefix
 on the moto S3 server instead of a local directory.
 """
 
@@ -28,6 +29,12 @@ from tests.tracking.test_client_api import (  # noqa: F401
     test_fluent_run_end_to_end,
     test_metric_history_paging_and_bulk_interval,
     test_search_experiments_filter_order_and_paging,
+)
+from tests.tracking.test_log_table import (  # noqa: F401
+    client,
+    run_id,
+    test_metrics_round_trip_with_nan_and_infinities,
+    test_pandas_frames_for_metrics_and_params,
 )
 
 
