@@ -84,26 +84,25 @@ def normalise_requirements(requirements: Iterable[str]) -> list[str]:
     return options + sorted(reqs)
 
 
-def read_requirements_file(path: Path, _seen: frozenset[Path] = frozenset()) -> list[str]:
+def expand_requirements(lines: Iterable[str], base_dir: Path) -> list[str]:
+    """Requirement lines with comments dropped, continuations joined and ``-r``/``-c`` includes
+    expanded relative to ``base_dir`` (MLflow's own requirements parser)."""
+    from mlflow.utils.requirements_utils import _parse_requirements
+
+    try:
+        return [r.req_str for r in _parse_requirements([str(x) for x in lines], False, base_dir=str(base_dir))]
+    except FileNotFoundError as exc:
+        raise NotFound(f"requirements file {exc.filename} (included from {base_dir}) does not exist") from None
+    except RecursionError:
+        raise BadInput(f"requirements files under {base_dir} include each other in a cycle (via -r)") from None
+
+
+def read_requirements_file(path: Path) -> list[str]:
     """Lines of a requirements file with ``-r``/``-c`` includes expanded relative to it."""
     path = Path(path)
-    if path.resolve() in _seen:
-        raise BadInput(f"requirements file {path} includes itself (via -r)")
     if not path.is_file():
         raise NotFound(f"requirements file {path} does not exist")
-    out: list[str] = []
-    for raw in path.read_text(encoding="utf-8").splitlines():
-        line = _clean_line(raw)
-        if not line:
-            continue
-        for flag in ("-r", "--requirement", "-c", "--constraint"):
-            if line.startswith(flag + " ") or line.startswith(flag + "="):
-                target = line[len(flag):].lstrip(" =")
-                out.extend(read_requirements_file(path.parent / target, _seen | {path.resolve()}))
-                break
-        else:
-            out.append(line)
-    return out
+    return expand_requirements(path.read_text(encoding="utf-8").splitlines(), path.parent)
 
 
 def load_yaml(path: Path) -> Any:
@@ -136,15 +135,8 @@ def requirements_from_python_env(path: Path) -> tuple[list[str], str | None]:
     deps = data.get("dependencies") or []
     if not isinstance(deps, list):
         raise BadInput(f"{path}: 'dependencies' must be a list of pip requirement lines, got {deps!r}")
-    out: list[str] = []
-    for dep in deps:
-        line = _clean_line(str(dep))
-        if line.startswith(("-r ", "--requirement ")):
-            out.extend(read_requirements_file(path.parent / line.split(None, 1)[1]))
-        elif line:
-            out.append(line)
     python = data.get("python")
-    return out, (str(python) if python is not None else None)
+    return expand_requirements(deps, path.parent), (str(python) if python is not None else None)
 
 
 def requirements_from_model(model_dir: Path) -> list[str]:

@@ -21,6 +21,7 @@ from sparkml_ops.lake.schemas import TABLES, TableSpec
 _log = logging.getLogger(__name__)
 
 APP_ID_PREFIX = "sparkml_ops-"
+TXN_METADATA_KEY = "sparkml_ops.txn"  # commitInfo metadata "<app id>:<lsn>": readable from DeltaTable.history()
 
 
 def app_id(writer_id: str) -> str:
@@ -56,6 +57,7 @@ class TableCommitter:
         uri = self.location.table_uri(table_spec.name)
         properties = CommitProperties(
             app_transactions=[Transaction(app_id=app_id(writer_id), version=lsn)],
+            custom_metadata={TXN_METADATA_KEY: f"{app_id(writer_id)}:{lsn}"},
             max_commit_retries=50,
         )
 

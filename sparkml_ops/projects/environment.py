@@ -29,7 +29,7 @@ from sparkml_ops.envs import (
     read_requirements_file,
     requirements_from_python_env,
 )
-from sparkml_ops.envs.spec import load_yaml
+from sparkml_ops.envs.spec import expand_requirements, load_yaml
 from sparkml_ops.errors import BadInput, NotFound, NotSupported
 from sparkml_ops.projects.mlproject import Project
 
@@ -74,13 +74,7 @@ def translate_conda(path: Path) -> tuple[list[str], str | None, list[str]]:
     conda_only: list[str] = []
     for dep in deps:
         if isinstance(dep, dict):
-            pip_part = dep.get("pip") or []
-            for line in pip_part:
-                text = str(line).strip()
-                if text.startswith(("-r ", "--requirement ")):
-                    pip_reqs.extend(read_requirements_file(Path(path).parent / text.split(None, 1)[1]))
-                elif text:
-                    pip_reqs.append(text)
+            pip_reqs.extend(expand_requirements(dep.get("pip") or [], Path(path).parent))
             continue
         text = str(dep).strip().split("::")[-1]
         match = re.match(r"^([A-Za-z0-9_.\-]+)\s*(.*)$", text)

@@ -68,18 +68,23 @@ def fetch(uri: str, version: str | None, workdir: Path) -> Source:
         raise BadInput(f"project URI {uri!r} must be a non-empty path or git URL")
     base, sub = split_uri(uri.strip())
     if is_git_uri(uri):
+        from git.exc import GitCommandError
+        from mlflow.exceptions import ExecutionException
+        from mlflow.projects.utils import _fetch_git_repo
+
         url = base[len("git+"):] if base.startswith("git+") else base
         target = workdir / "source"
-        _git(["clone", "--quiet", "--no-checkout", url, str(target)])
-        ref = version or "HEAD"
-        try:
-            _git(["checkout", "--quiet", "--detach", ref], cwd=target)
-        except BadInput:
-            raise BadInput(f"version {version!r} is not a commit, tag or branch of {url}") from None
+        try:  # MLflow's own fetch: a shallow fetch of the version (or the HEAD branch), submodules too
+            _fetch_git_repo(url, version, str(target))
+        except ExecutionException as exc:
+            raise BadInput(f"version {version!r} is not a commit, tag or branch of {url}: {exc.message}"
+                           if version else f"git repository {url} cannot be fetched: {exc.message}") from None
+        except GitCommandError as exc:
+            raise BadInput(f"git repository {url} cannot be fetched: {exc}") from None
         commit = _git(["rev-parse", "HEAD"], cwd=target)
         directory = target / sub if sub else target
         if not directory.is_dir():
-            raise NotFound(f"subdirectory {sub!r} does not exist in {url} at {ref}")
+            raise NotFound(f"subdirectory {sub!r} does not exist in {url} at {version or 'HEAD'}")
         return Source(uri=uri, directory=directory, repo_url=url, commit=commit, subdirectory=sub,
                       repo_subdirectory=sub)
     local = Path(base).expanduser().resolve()

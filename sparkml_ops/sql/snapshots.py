@@ -9,14 +9,14 @@ Both engines resolve ``as_of`` here, so they read the very same files.
   is a version of the ``runs`` table, the root's clock (every run start, end and delete
   commits there): ``runs`` at exactly version N, every other table as of that commit — its
   timestamp, plus the rest of the group commit it belonged to (the writer commits a flush
-  table by table, tagged with one app transaction ``(writer, lsn)``).
+  table by table, tagged with one app transaction ``(writer, lsn)``, which each commit's
+  metadata repeats for ``DeltaTable.history()``).
 
 A timestamp that falls inside a group commit (tens of milliseconds) may show part of it.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from dataclasses import dataclass
@@ -28,7 +28,7 @@ from deltalake.exceptions import DeltaError, TableNotFoundError
 
 from sparkml_ops import config
 from sparkml_ops.errors import BadInput, NotFound, StorageError
-from sparkml_ops.lake.commit import APP_ID_PREFIX
+from sparkml_ops.lake.commit import APP_ID_PREFIX, TXN_METADATA_KEY
 from sparkml_ops.lake.lake import MARKER_FILE
 from sparkml_ops.lake.location import RootLocation, parse_root
 from sparkml_ops.lake.schemas import TABLES
@@ -126,15 +126,15 @@ def version_at(dt: DeltaTable, when: datetime, table: str) -> int:
         limit *= 4
 
 
-def commit_time(dt: DeltaTable, version: int, table: str) -> datetime:
-    """When ``version`` of ``dt`` was committed."""
+def commit_info(dt: DeltaTable, version: int, table: str) -> dict:
+    """The commit info of ``version`` of ``dt`` (timestamp, operation, our transaction metadata)."""
     latest = dt.version()
     if not 0 <= version <= latest:
         raise BadInput(f"as_of={version} is not a version of the {table} table (versions 0..{latest}); "
                        "an int as_of is a version of the runs table — see `sparkml-ops info`")
     for commit in dt.history(latest - version + 1):
         if int(commit["version"]) == version:
-            return datetime.fromtimestamp(commit["timestamp"] / 1000, timezone.utc)
+            return commit
     raise BadInput(f"version {version} of table {table} is no longer in its log; pick a later version or a timestamp")
 
 
@@ -149,54 +149,38 @@ def resolve_versions(location: RootLocation, as_of: AsOf) -> dict[str, int]:
         clock = current[CLOCK_TABLE]
         if clock is None:
             raise NotFound(f"root {location.uri} has no {CLOCK_TABLE} table to take version {point} of")
-        when = commit_time(clock, point, CLOCK_TABLE)
+        commit = commit_info(clock, point, CLOCK_TABLE)
+        when = datetime.fromtimestamp(commit["timestamp"] / 1000, timezone.utc)
         versions[CLOCK_TABLE] = point
-        flush = _group_commit(location, point)
+        flush = _transaction(commit)
     else:
         when, flush = point, None
     for name, dt in current.items():
         if name not in versions:
             versions[name] = MISSING if dt is None else version_at(dt, when, name)
             if flush is not None and dt is not None:
-                versions[name] = _complete_flush(location, name, versions[name], dt.version(), flush)
+                versions[name] = _complete_flush(dt, versions[name], flush)
     return versions
 
 
-def _group_commit(location: RootLocation, version: int) -> tuple[str, int] | None:
-    """The app transaction ``(app_id, lsn)`` of a runs-table commit written by sparkml_ops."""
-    import pyarrow.fs as pafs
-
-    log = f"{location.table_uri(CLOCK_TABLE).rstrip('/')}/_delta_log/{version:020d}.json"
-    try:
-        fs, path = (pafs.LocalFileSystem(), log) if location.is_local else pafs.FileSystem.from_uri(log)
-        with fs.open_input_stream(path) as stream:
-            lines = stream.read().decode().splitlines()
-    except OSError:
-        return None
-    for line in lines:
-        txn = json.loads(line).get("txn") if line.strip() else None
-        if txn and str(txn.get("appId", "")).startswith(APP_ID_PREFIX):
-            return txn["appId"], int(txn["version"])
-    return None
+def _transaction(commit: dict) -> tuple[str, int] | None:
+    """The app transaction ``(app_id, lsn)`` of a commit written by sparkml_ops (from its metadata)."""
+    app, _, lsn = str(commit.get(TXN_METADATA_KEY, "")).rpartition(":")
+    return (app, int(lsn)) if app.startswith(APP_ID_PREFIX) and lsn.isdigit() else None
 
 
-def _complete_flush(location: RootLocation, table: str, version: int, latest: int, flush: tuple[str, int]) -> int:
-    """Move past later commits of ``table`` that belong to the same writer's flushes up to ``flush``."""
+def _complete_flush(dt: DeltaTable, version: int, flush: tuple[str, int]) -> int:
+    """Move past later commits of ``dt`` that belong to the same writer's flushes up to ``flush``."""
     app, lsn = flush
-    seen = _txn_version(location, table, version, app)
-    while version < latest:
-        done = _txn_version(location, table, version + 1, app)
-        if done is None or done == seen or done > lsn:
+    if version >= dt.version():
+        return version
+    later = sorted(dt.history(dt.version() - version), key=lambda c: int(c["version"]))  # versions after `version`
+    for commit in later:
+        txn = _transaction(commit)
+        if txn is None or txn[0] != app or txn[1] > lsn:
             break
-        version, seen = version + 1, done
+        version = int(commit["version"])
     return version
-
-
-def _txn_version(location: RootLocation, table: str, version: int, app: str) -> int | None:
-    if version < 0:
-        return None
-    dt = open_table(location, table, version)
-    return None if dt is None else dt.transaction_version(app)
 
 
 def table_read(location: RootLocation, table: str, version: int) -> TableRead:

@@ -59,17 +59,10 @@ def delta_configured(spark: SparkSession) -> bool:
 
 
 def spark_schema(schema: pa.Schema) -> StructType:
-    from pyspark.sql.types import (
-        BooleanType,
-        DoubleType,
-        LongType,
-        StringType,
-        StructField,
-        StructType,
-    )
+    """The Spark schema of a table spec, every column nullable (Spark reads Parquet as nullable anyway)."""
+    from pyspark.sql.pandas.types import from_arrow_schema
 
-    types = {pa.string(): StringType(), pa.int64(): LongType(), pa.float64(): DoubleType(), pa.bool_(): BooleanType()}
-    return StructType([StructField(f.name, types[f.type], True) for f in schema])
+    return from_arrow_schema(pa.schema([field.with_nullable(True) for field in schema]))
 
 
 def spark_path(uri: str) -> str:

@@ -7,7 +7,6 @@ the candidate runs or experiments, computed with Arrow kernels.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,16 +24,6 @@ _RUN_ATTRIBUTE_COLUMNS = {"run_id", "run_name", "status", "user_id", "artifact_u
                           "start_time", "end_time", "lifecycle_stage", "experiment_id"}
 
 
-def like_to_regex(pattern: str) -> str:
-    """MLflow's LIKE semantics (``%`` any run, ``_`` one char, anchored unless ``%``)."""
-    regex = re.escape(pattern).replace("%", ".*").replace("_", ".")
-    if not pattern.startswith("%"):
-        regex = "^" + regex
-    if not pattern.endswith("%"):
-        regex = regex + "$"
-    return regex
-
-
 def compare(values: pa.Array | pa.ChunkedArray, comparator: str, operand: Any) -> np.ndarray:
     """Boolean mask of ``values <comparator> operand``; missing values never match."""
     comparator = comparator.upper()
@@ -43,7 +32,8 @@ def compare(values: pa.Array | pa.ChunkedArray, comparator: str, operand: Any) -
     if comparator == "IS NOT NULL":
         return pc.is_valid(values).to_numpy(zero_copy_only=False)
     if comparator in ("LIKE", "ILIKE"):
-        result = pc.match_substring_regex(values, like_to_regex(operand), ignore_case=comparator == "ILIKE")
+        # MLflow's LIKE has no escape character: a backslash in the pattern is literal
+        result = pc.match_like(values, operand.replace("\\", "\\\\"), ignore_case=comparator == "ILIKE")
     elif comparator in ("IN", "NOT IN"):
         result = pc.is_in(values, value_set=pa.array(list(operand), type=values.type))
         if comparator == "NOT IN":
