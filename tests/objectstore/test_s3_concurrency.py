@@ -1,8 +1,9 @@
 """Four writer processes on one ``s3://`` root at once: S3 conditional writes keep every commit.
 
-Each process creates runs and logs batches through the stock MLflow client and commits after
-every run; they start together (a barrier) so their commits race for the same table versions. Afterwards
-every row is there exactly once, read both with plain delta-rs and through MLflow.
+The four start together (a barrier) and open a fresh root at once, so its tables are created
+racing; then each creates an experiment and runs, logs batches through the stock MLflow
+client and commits after every run, so their commits race for the same table versions.
+Afterwards every row is there exactly once, read both with plain delta-rs and through MLflow.
 """
 
 from __future__ import annotations
@@ -27,10 +28,11 @@ def _writer(uri: str, worker: int, barrier) -> None:
 
     from sparkml_ops.tracking.store import DeltaTrackingStore
 
-    client = MlflowClient(uri)
-    store = DeltaTrackingStore(uri)
-    experiment_id = client.get_experiment_by_name("race").experiment_id
     barrier.wait(timeout=120)
+    client = MlflowClient(uri)  # all four open the fresh root at once: its tables are created racing
+    store = DeltaTrackingStore(uri)
+    experiment_id = client.create_experiment(f"race-{worker}")
+    store.flush()
     for r in range(RUNS):
         run_id = client.create_run(experiment_id, run_name=f"w{worker}-r{r}").info.run_id
         for half in (0, 1):  # two batches per run: more commits racing
@@ -47,12 +49,8 @@ def _writer(uri: str, worker: int, barrier) -> None:
 def test_four_processes_commit_to_one_s3_root_exactly_once(s3_root, s3_endpoint, capsys):
     from mlflow import MlflowClient
 
-    from sparkml_ops.lake import parse_root
-    from sparkml_ops.tracking.store import DeltaTrackingStore
+    from sparkml_ops.lake import Lake, parse_root
 
-    client = MlflowClient(s3_root)
-    client.create_experiment("race")
-    DeltaTrackingStore(s3_root).flush()
     before = server_stats(s3_endpoint)
     ctx = mp.get_context("spawn")
     barrier = ctx.Barrier(PROCESSES)
@@ -64,6 +62,7 @@ def test_four_processes_commit_to_one_s3_root_exactly_once(s3_root, s3_endpoint,
         assert p.exitcode == 0
 
     location = parse_root(s3_root, json.loads(os.environ["SPARKML_OPS_STORAGE_OPTIONS"]))
+    assert Lake._open.get(location) is None  # this process opens the root only now, to check it
     assert location.storage_options["conditional_put"] == "etag"
 
     def table(name):
@@ -85,12 +84,16 @@ def test_four_processes_commit_to_one_s3_root_exactly_once(s3_root, s3_endpoint,
     # that lost got 412 and retried on the next version instead of overwriting
     after = server_stats(s3_endpoint)
     commits = sum(len(table(name).history()) for name in ("runs", "metrics", "params"))
-    assert after["conditional_puts"] - before["conditional_puts"] >= commits - 3  # less this test's own
+    assert after["conditional_puts"] - before["conditional_puts"] >= commits
     with capsys.disabled():
         print(f"\n{PROCESSES} S3 writers: {after['precondition_failed'] - before['precondition_failed']} "
               f"commit races lost and retried (412), {commits} commits to runs/metrics/params")
 
-    seen = client.search_runs([client.get_experiment_by_name("race").experiment_id], max_results=1000)
+    client = MlflowClient(s3_root)
+    experiments = {e.name: e.experiment_id for e in client.search_experiments()}
+    assert {f"race-{w}" for w in range(PROCESSES)} <= set(experiments)
+    seen = client.search_runs([experiments[f"race-{w}"] for w in range(PROCESSES)], max_results=1000)
     assert len(seen) == total_runs
+    assert {r.data.params["p0"] for r in seen if r.info.experiment_id == experiments["race-2"]} == {"2"}
     assert all(len(r.data.params) == PARAMS and len(r.data.metrics) == METRICS for r in seen)
     assert len(client.get_metric_history(seen[0].info.run_id, "m1")) == STEPS
