@@ -26,6 +26,7 @@ TIERS = ("spark", "slow", "browser")
 # Single slow tests inside a fast file carry `@pytest.mark.slow` themselves.
 PATH_TIERS: dict[str, tuple[str, ...]] = {
     "server": ("slow",),
+    "server/test_browser.py": ("browser",),
     "models/serving/test_general_path.py": ("slow",),
     "models/serving/test_lifecycle.py": ("slow",),
     "models/serving/test_protocol.py": ("slow",),

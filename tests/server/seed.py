@@ -8,13 +8,18 @@ dataset), a logged model and a registered model version with an alias.
 from __future__ import annotations
 
 import io
+import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import mlflow
 import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
+
+BASE_TS = 1_700_000_000_000
 
 
 @dataclass
@@ -73,7 +78,6 @@ def seed(url: str, *, register: bool = True) -> Seeded:
 
 def _log_png(run_id: str, client: MlflowClient) -> None:
     import tempfile
-    from pathlib import Path
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "curve.png"
@@ -89,3 +93,56 @@ def register_model(url: str, seeded: Seeded) -> None:
                                           run_id=seeded.run_ids[0], model_id=seeded.model_id)
     client.set_registered_model_alias(seeded.model_name, "champion", version.version)
     seeded.extra["version"] = str(version.version)
+
+
+@dataclass
+class Scale:
+    experiment_id: str
+    long_run: str
+    runs: int
+    steps: int
+
+    @staticmethod
+    def run_name(i: int) -> str:
+        return f"bulk-{i:06d}"
+
+
+def fill_scale(root: Path, *, runs: int, steps: int, name: str = "scale") -> Scale:
+    """``runs`` runs (a ``seed`` param, a ``score`` metric) and one run with a ``steps``-step
+    ``acc`` history, written through our store's own write path (``Lake.append``: WAL, then
+    one group commit per table) rather than one HTTP call per run: seconds, not minutes.
+
+    Call before a server opens ``root``; the lake is closed again on return.
+    """
+    from sparkml_ops.lake import Lake, parse_root
+    from sparkml_ops.tracking.store import DeltaTrackingStore
+
+    store = DeltaTrackingStore(f"delta:{root}")
+    experiment_id = store.create_experiment(name)
+    location = store.get_experiment(experiment_id).artifact_location.rstrip("/")
+    ids = [uuid.uuid4().hex for _ in range(runs)]
+    names = [Scale.run_name(i) for i in range(runs)]
+    starts = [BASE_TS + i for i in range(runs)]
+    long_run = store.create_run(experiment_id, "seed", BASE_TS - 1, [], "long-history").info.run_id
+    store.lake.append("runs", {
+        "run_id": ids, "experiment_id": [experiment_id] * runs, "run_name": names, "user_id": ["seed"] * runs,
+        "status": ["FINISHED"] * runs, "start_time": starts, "end_time": starts,
+        "lifecycle_stage": ["active"] * runs, "artifact_uri": [f"{location}/{r}/artifacts" for r in ids],
+        "deleted_time": [None] * runs})
+    store.lake.append("params", {"run_id": ids, "key": ["seed"] * runs, "value": [str(i) for i in range(runs)]})
+    store.lake.append("tags", {"run_id": ids, "key": ["mlflow.runName"] * runs, "value": names,
+                               "deleted": [False] * runs})
+    _append_metrics(store, ids, "score", [(i * 7919 % runs) / runs for i in range(runs)], [1] * runs, [0] * runs)
+    _append_metrics(store, [long_run] * steps, "acc", (np.arange(steps) / steps).tolist(),
+                    (BASE_TS + np.arange(steps)).tolist(), list(range(steps)))
+    store.flush()
+    Lake._open[parse_root(f"delta:{root}")].close()
+    return Scale(experiment_id, long_run, runs, steps)
+
+
+def _append_metrics(store: Any, run_ids: list[str], key: str, values: list[float], timestamps: list[int],
+                    steps: list[int]) -> None:
+    n = len(run_ids)
+    store.lake.append("metrics", {"run_id": run_ids, "key": [key] * n, "value": values, "timestamp": timestamps,
+                                  "step": steps, "model_id": [None] * n, "dataset_name": [None] * n,
+                                  "dataset_digest": [None] * n})

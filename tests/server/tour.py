@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +18,8 @@ from typing import Any
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
-SETTLE_MS = 1500  # after the network is idle, for late renders and their requests
+SETTLE_MS = 1000  # after the network is idle, for late renders and their requests
+SETTLE_LIMIT_MS = 4000  # pages that poll are never idle
 PAGE_TIMEOUT_MS = 60_000
 
 
@@ -31,6 +32,7 @@ class PageReport:
     text: str = ""
     elapsed_s: float = 0.0
     shown_s: float = 0.0  # from navigation to the awaited text being visible
+    requests: list[str] = field(default_factory=list)  # URLs (path and query) of this server the page asked for
 
 
 @contextmanager
@@ -63,7 +65,7 @@ class Tour:
         self.base_url = base_url
         self.shots = shots
         self.ids = ids
-        self.context = chromium.new_context(viewport={"width": 1400, "height": 900})
+        self.context = chromium.new_context(viewport={"width": 1920, "height": 1000})
         self.context.set_default_timeout(PAGE_TIMEOUT_MS)
         self.page = self.context.new_page()
         self._problems: set[str] = set()
@@ -71,9 +73,15 @@ class Tour:
         self.page.on("pageerror", lambda exc: self._problems.add(normalise(f"page error: {exc}", self.ids)))
         self.page.on("response", self._on_response)
         self._pending: set[Any] = set()
-        self.page.on("request", lambda request: self._pending.add(request))
+        self._requests: list[str] = []
+        self.page.on("request", self._on_request)
         self.page.on("requestfinished", lambda request: self._pending.discard(request))
         self.page.on("requestfailed", lambda request: self._pending.discard(request))
+
+    def _on_request(self, request: Any) -> None:
+        self._pending.add(request)
+        if request.url.startswith(self.base_url):
+            self._requests.append(request.url[len(self.base_url):])
 
     def _on_console(self, message: Any) -> None:
         if message.type == "error":
@@ -85,27 +93,36 @@ class Tour:
             self._problems.add(normalise(f"HTTP {response.status} {response.request.method} {path}", self.ids))
 
     def visit(self, name: str, route: str, *, wait_for: str | None = None,
-              action: Callable[[Any], None] | None = None) -> PageReport:
-        """Open ``route`` (a hash route), wait for ``wait_for`` text, run ``action``, screenshot."""
-        self._problems = set()
+              steps: Sequence[tuple[str, Callable[[Any], None]]] = ()) -> PageReport:
+        """Open ``route`` (a hash route), wait for ``wait_for`` text, screenshot; then each of
+        ``steps`` (label, action on the page; it asserts its own effect), each followed by a
+        screenshot ``<name>-<label>``. ``text`` is the page's before the steps; problems and
+        requests of the steps count for the page."""
+        self._problems, self._requests = set(), []
         url = f"{self.base_url}/#{route}"
         began = time.perf_counter()
         self.page.goto(url, wait_until="domcontentloaded")
         if wait_for:
-            self.page.get_by_text(wait_for, exact=False).first.wait_for(state="visible")
+            self.page.get_by_text(wait_for, exact=False).filter(visible=True).first.wait_for(state="visible")
         report = PageReport(name, url, shown_s=time.perf_counter() - began)
         self._settle()
-        if action is not None:
+        report.screenshot = self._shoot(name)
+        report.text = self.page.inner_text("body")
+        for label, action in steps:
             action(self.page)
             self._settle()
-        report.screenshot = self.shots / f"{name}.png"
-        self.page.screenshot(path=str(report.screenshot), full_page=False)
-        report.text = self.page.inner_text("body")
+            self._shoot(f"{name}-{label}")
         report.problems = set(self._problems)
+        report.requests = list(self._requests)
         report.elapsed_s = time.perf_counter() - began
         return report
 
-    def _settle(self, quiet_ms: int = SETTLE_MS, limit_ms: int = 8_000) -> None:
+    def _shoot(self, name: str) -> Path:
+        path = self.shots / f"{name}.png"
+        self.page.screenshot(path=str(path), full_page=False)
+        return path
+
+    def _settle(self, quiet_ms: int = SETTLE_MS, limit_ms: int = SETTLE_LIMIT_MS) -> None:
         """Wait until no request has been in flight for ``quiet_ms`` (the UI polls, so never "networkidle")."""
         quiet, waited = 0, 0
         while quiet < quiet_ms and waited < limit_ms:
