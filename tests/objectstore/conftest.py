@@ -1,4 +1,4 @@
-"""A real S3 API (moto's server) on 127.0.0.1 for the whole session, and fresh ``s3://`` roots.
+"""A real S3 API (moto's server) on 127.0.0.1 for the S3 tests, and fresh ``s3://`` roots.
 
 The store reaches it the way a user's does: ``SPARKML_OPS_STORAGE_OPTIONS`` (JSON) names the
 endpoint and fake credentials; spawned worker processes inherit it.
@@ -22,7 +22,7 @@ BUCKET = "sparkml-ops-test"
 SERVER = Path(__file__).with_name("s3server.py")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def s3_endpoint() -> Iterator[str]:
     """``http://127.0.0.1:<port>`` of a running moto S3 server with bucket :data:`BUCKET`."""
     proc = subprocess.Popen([sys.executable, str(SERVER)], stdout=subprocess.PIPE,
@@ -55,9 +55,10 @@ def storage_options(endpoint: str) -> dict[str, str]:
             "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def s3_settings(s3_endpoint: str, tmp_path_factory) -> Iterator[dict[str, str]]:
-    """The environment of this session (and of processes it spawns) while S3 tests run."""
+    """The environment of this process (and of those it spawns) while the S3 tests run; restored after
+    them (package scope), so no later test sees these settings."""
     env = {"SPARKML_OPS_STORAGE_OPTIONS": json.dumps(storage_options(s3_endpoint)),
            "SPARKML_OPS_WAL_DIR": str(tmp_path_factory.mktemp("s3-wal"))}
     saved = {k: os.environ.get(k) for k in env}

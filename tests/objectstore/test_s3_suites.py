@@ -11,7 +11,6 @@ from __future__ import annotations
 import pytest
 
 from tests.artifacts.test_repo import (  # noqa: F401  (collected here, on S3)
-    test_fluent_logging_helpers_round_trip,
     test_log_list_download_delete_nested_directories,
 )
 from tests.objectstore.conftest import new_root
@@ -33,7 +32,6 @@ from tests.tracking.test_client_api import (  # noqa: F401
 from tests.tracking.test_log_table import (  # noqa: F401
     client,
     run_id,
-    test_metrics_round_trip_with_nan_and_infinities,
     test_pandas_frames_for_metrics_and_params,
 )
 
