@@ -121,7 +121,7 @@ def tracking_to(root: Path | str) -> Iterator[str]:
         while mlflow.active_run():
             mlflow.end_run()
         mlflow.set_tracking_uri(previous or "")
-        lake = Lake._open.get(parse_root(uri))
+        lake = Lake.opened(parse_root(uri))
         if lake is not None:
             lake.close()
 

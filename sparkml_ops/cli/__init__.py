@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "info": "sparkml_ops.cli.lake:info",
     "maintain": "sparkml_ops.cli.lake:maintain",
     "recover": "sparkml_ops.cli.lake:recover",
+    "migrate": "sparkml_ops.cli.lake:migrate",
     "runs": "sparkml_ops.cli.tracking:runs",
     "gc": "sparkml_ops.cli.tracking:gc",
     "sql": "sparkml_ops.cli.sql:sql",

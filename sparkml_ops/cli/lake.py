@@ -1,4 +1,4 @@
-"""``sparkml-ops info|maintain|recover``: the tables of a tracking root."""
+"""``sparkml-ops info|maintain|recover|migrate``: the tables of a tracking root."""
 
 from __future__ import annotations
 
@@ -59,3 +59,19 @@ def info(root: str | None) -> None:
         out["tables"][name] = {"version": snapshot.version, "files": snapshot.file_count,
                                "rows": snapshot.table().num_rows}
     click.echo(json.dumps(out, indent=2))
+
+
+@click.command()
+@root_option
+def migrate(root: str | None) -> None:
+    """Upgrade a root written by an older sparkml_ops layout, in place.
+
+    Only table metadata changes (one commit per table, no data file rewritten), so processes
+    reading the root meanwhile keep reading; running it again finishes an interrupted run.
+    """
+    from sparkml_ops import config
+    from sparkml_ops.lake import parse_root
+    from sparkml_ops.lake.layout import migrate as migrate_root
+
+    location = parse_root(config.tracking_uri(root), config.resolve("storage_options"))
+    click.echo(json.dumps(migrate_root(location).as_dict()))

@@ -14,9 +14,10 @@ import pyarrow as pa
 from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 from deltalake.exceptions import DeltaError, TableNotFoundError
 
+from sparkml_ops.lake.delta import create_table
 from sparkml_ops.lake.location import RootLocation
 from sparkml_ops.lake.retry import retry
-from sparkml_ops.lake.schemas import TABLES, TableSpec
+from sparkml_ops.lake.schemas import LAYOUT_PROPERTY, LAYOUT_VERSION, TABLES, TableSpec
 
 _log = logging.getLogger(__name__)
 
@@ -40,8 +41,9 @@ class TableCommitter:
     def create_tables(self) -> None:
         """Create every missing table (empty, with its schema and layout version)."""
         for table_spec in TABLES.values():
-            create_table(self.location, table_spec.name, table_spec.schema, description=table_spec.description,
-                         configuration=self._configuration())
+            create_table(self.location.table_uri(table_spec.name), table_spec.schema,
+                         storage_options=self.location.storage_options, name=table_spec.name,
+                         description=table_spec.description, configuration=self._configuration())
 
     def committed_version(self, table: str, writer_id: str) -> int:
         """Highest log sequence number of ``writer_id`` already committed to ``table``."""
@@ -102,24 +104,5 @@ class TableCommitter:
             "delta.checkpointInterval": str(self._checkpoint_interval),
             "delta.appendOnly": "false",
             "delta.logRetentionDuration": "interval 30 days",
+            LAYOUT_PROPERTY: str(LAYOUT_VERSION),
         }
-
-
-def create_table(location: RootLocation, name: str, schema: pa.Schema, *, description: str,
-                 configuration: dict[str, str]) -> None:
-    """Create table ``name`` under ``location`` unless it exists; safe when several processes race."""
-    uri = location.table_uri(name)
-    options = location.storage_options or None
-
-    def create() -> None:
-        if not DeltaTable.is_deltatable(uri, options):
-            DeltaTable.create(uri, schema=schema, mode="ignore", name=name, description=description,
-                              configuration=configuration, storage_options=options)
-
-    def settled(exc: BaseException) -> bool:  # a racing creator won: its table is as good as ours
-        try:
-            return DeltaTable.is_deltatable(uri, options)
-        except (DeltaError, OSError):
-            return False
-
-    retry(create, what=f"create table {uri}", settled=settled)

@@ -8,7 +8,6 @@ writers, exactly once, before anything else reads it.
 from __future__ import annotations
 
 import atexit
-import json
 import logging
 import os
 import threading
@@ -22,16 +21,15 @@ from deltalake import DeltaTable
 from sparkml_ops import config
 from sparkml_ops.errors import StorageError
 from sparkml_ops.lake.commit import TableCommitter
+from sparkml_ops.lake.layout import MARKER_FILE, check_layout, read_marker, write_marker
 from sparkml_ops.lake.location import RootLocation
 from sparkml_ops.lake.maintenance import compact_if_needed
-from sparkml_ops.lake.schemas import LAYOUT_VERSION, TABLES
+from sparkml_ops.lake.schemas import TABLES
 from sparkml_ops.lake.snapshot import TableSnapshot
 from sparkml_ops.lake.wal import WriteAheadLog, orphaned_logs, read_records
 from sparkml_ops.lake.writer import GroupCommitWriter, columns_to_table
 
 _log = logging.getLogger(__name__)
-
-MARKER_FILE = "_sparkml_ops.json"
 
 
 class Lake:
@@ -55,6 +53,12 @@ class Lake:
                 lake = cls(location)
                 cls._open[location] = lake
             return lake
+
+    @classmethod
+    def opened(cls, location: RootLocation) -> Lake | None:
+        """The instance for ``location`` if this process already opened it (never opens one)."""
+        with cls._open_lock:
+            return cls._open.get(location)
 
     # -- writing -----------------------------------------------------------------------
 
@@ -189,21 +193,18 @@ class Lake:
         if self.location.is_local:
             self._initialise_local_root(Path(self.location.uri))
         else:
+            check_layout(self.location)  # before creating anything in an older (or newer) root
             self.committer.create_tables()
 
     def _initialise_local_root(self, root: Path) -> None:
-        marker = root / MARKER_FILE
-        if marker.is_file():
-            try:
-                content = json.loads(marker.read_text())
-                layout = content.get("layout_version")
-            except (OSError, ValueError, AttributeError) as exc:
-                raise StorageError(f"{marker} is unreadable or corrupt: {exc}") from exc
-            if layout != LAYOUT_VERSION:
-                raise StorageError(
-                    f"root {root} has layout version {layout}; this sparkml_ops reads version "
-                    f"{LAYOUT_VERSION} (run 'sparkml-ops migrate' with the matching release)"
-                )
+        content = read_marker(root)
+        if content is not None:
+            layout = content.get("layout_version")
+            if not isinstance(layout, int):
+                raise StorageError(f"{root / MARKER_FILE} records layout version {layout!r}, not a number; "
+                                   "the root is damaged")
+            check_layout(self.location, layout)  # the marker: no table opened for an old root
+            check_layout(self.location)  # the tables' own property, as for object-store roots
             missing = [n for n in TABLES if not DeltaTable.is_deltatable(self.location.table_uri(n))]
             lost = [n for n in missing if n in content.get("tables", [])]
             if lost:  # recreating them empty would silently drop data
@@ -215,7 +216,7 @@ class Lake:
                 if not os.access(root, os.W_OK):
                     raise StorageError(f"root {root} lacks tables {missing} and is read-only")
                 self.committer.create_tables()
-                self._write_marker(root)
+                write_marker(root)
             return
         if root.exists() and (not root.is_dir() or any(p.name != "_wal" for p in root.iterdir())):
             raise StorageError(
@@ -225,16 +226,9 @@ class Lake:
         try:
             root.mkdir(parents=True, exist_ok=True)
             self.committer.create_tables()
-            self._write_marker(root)
+            write_marker(root)
         except OSError as exc:
             raise StorageError(f"cannot create tracking root {root}: {exc}") from exc
-
-    @staticmethod
-    def _write_marker(root: Path) -> None:
-        tmp = root / f".{MARKER_FILE}.{os.getpid()}.{threading.get_ident()}"
-        tmp.write_text(json.dumps({"layout_version": LAYOUT_VERSION, "format": "sparkml_ops",
-                                   "tables": sorted(TABLES)}))
-        os.replace(tmp, root / MARKER_FILE)
 
 
 def _reset_after_fork() -> None:

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-LAYOUT_VERSION = 1
+LAYOUT_VERSION = 2  # 2: every table carries LAYOUT_PROPERTY (1: only the local marker file said so)
+LAYOUT_PROPERTY = "sparkml_ops.layoutVersion"  # Delta table property holding the layout version
 
 _str = pa.string()
 _i64 = pa.int64()

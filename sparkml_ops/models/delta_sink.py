@@ -16,17 +16,13 @@ reach (a local or shared path).
 
 from __future__ import annotations
 
-import json
 import os
 import re
-import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-import pyarrow.parquet as pq
-
-from sparkml_ops.errors import BadInput, StorageError
+from sparkml_ops.errors import BadInput
 
 DATA_DIR = "data"
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
@@ -55,16 +51,12 @@ def _local_table_path(table: str) -> Path:
 
 def committed_version(table: str, app_id: str) -> int | None:
     """The highest version of ``app_id`` recorded in ``table`` (None: none, or no table yet)."""
-    from deltalake import DeltaTable
-    from deltalake.exceptions import TableNotFoundError
+    from sparkml_ops.lake.delta import transaction_version
 
     path = _local_table_path(table)
     if not (path / "_delta_log").is_dir():
         return None
-    try:
-        return DeltaTable(str(path)).transaction_version(app_id)
-    except TableNotFoundError:
-        return None
+    return transaction_version(str(path), app_id)
 
 
 def is_committed(table: str, app_id: str, version: int) -> bool:
@@ -104,39 +96,8 @@ def _arrow_schema(df):
 def commit_files(table: str, files: list[Path], *, app_id: str, version: int, mode: str = "append",
                  fallback_schema=None) -> CommitResult:
     """Commit Parquet ``files`` (already inside ``table``) as one Delta transaction ``(app_id, version)``."""
-    from deltalake import CommitProperties, DeltaTable, Transaction
-    from deltalake.exceptions import CommitFailedError, DeltaError
-    from deltalake.transaction import AddAction
+    from sparkml_ops.lake.delta import commit_files as commit_to_table
 
     path = _local_table_path(table)
-    actions, rows, schema = [], 0, None
-    for file in files:
-        meta = pq.read_metadata(file)
-        if schema is None:
-            schema = meta.schema.to_arrow_schema().remove_metadata()
-        stat = file.stat()
-        actions.append(AddAction(path=file.relative_to(path).as_posix(), size=stat.st_size, partition_values={},
-                                 modification_time=int(stat.st_mtime * 1000), data_change=True,
-                                 stats=json.dumps({"numRecords": meta.num_rows})))
-        rows += meta.num_rows
-    schema = schema if schema is not None else fallback_schema
-    if schema is None:
-        raise BadInput(f"nothing to commit to {path}: no files and no schema")
-    properties = CommitProperties(app_transactions=[Transaction(app_id=app_id, version=version)],
-                                  max_commit_retries=50)
-    for attempt in range(8):
-        try:
-            if not (path / "_delta_log").is_dir():
-                DeltaTable.create(str(path), schema=schema, mode="ignore")
-            dt = DeltaTable(str(path))
-            done = dt.transaction_version(app_id)
-            if done is not None and done >= version:
-                return CommitResult(str(path), app_id, version, 0, 0, False, dt.version())
-            dt.create_write_transaction(actions, mode=mode, schema=schema, commit_properties=properties)
-            dt = DeltaTable(str(path))
-            return CommitResult(str(path), app_id, version, rows, len(actions), True, dt.version())
-        except (CommitFailedError, DeltaError, OSError) as exc:
-            if attempt == 7:
-                raise StorageError(f"cannot commit {len(actions)} file(s) to Delta table {path}: {exc}") from exc
-            time.sleep(0.05 * 2**attempt)
-    raise StorageError(f"cannot commit to Delta table {path}")  # unreachable
+    done = commit_to_table(path, files, app_id=app_id, version=version, mode=mode, fallback_schema=fallback_schema)
+    return CommitResult(str(path), app_id, version, done.rows, done.files, done.committed, done.table_version)

@@ -127,9 +127,9 @@ def read_input(spark, path: str, fmt: str = "auto"):
     """A batch DataFrame over ``path``; Delta tables are read through delta-rs's file list (no Delta jars)."""
     fmt = detect_format(path, fmt)
     if fmt == "delta":
-        from deltalake import DeltaTable
+        from sparkml_ops.lake.delta import data_files
 
-        files = DeltaTable(path).file_uris()
+        files = data_files(path)
         if not files:
             raise BadInput(f"Delta table {path} has no data files")
         return spark.read.parquet(*files)

@@ -9,6 +9,8 @@ state once per version and cached.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -90,6 +92,15 @@ class RegistryState:
                     self.snapshot.apply(row)
             self.snapshot.version = version
             return version
+
+    @contextmanager
+    def current(self, *, sync: bool) -> Iterator[Snapshot]:
+        """The snapshot, held still (no sync from another thread) while the caller reads it;
+        ``sync`` first catches up with the table."""
+        with self._lock:
+            if sync:
+                self.sync()
+            yield self.snapshot
 
     def derive(self, name: str, build: Any) -> Any:
         """``build(snapshot)`` cached until the registry changes."""

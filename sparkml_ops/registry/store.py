@@ -111,15 +111,14 @@ class DeltaRegistryStore(UnsupportedRegistryMixin, AbstractStore):
 
     @contextmanager
     def _read(self) -> Iterator[Snapshot]:
-        with self.state._lock:
-            self.state.sync()
-            yield self.state.snapshot
+        with self.state.current(sync=True) as snapshot:
+            yield snapshot
 
     def _change(self, build: Any) -> Any:
         """Validate-and-write atomically: ``build(snapshot) -> (rows, result)``."""
         def attempt() -> tuple[pa.Table | None, Any]:
-            with self.state._lock:
-                rows, result = build(self.state.snapshot)
+            with self.state.current(sync=False) as snapshot:
+                rows, result = build(snapshot)
             return (rows_table(TABLE, rows) if rows else None), result
 
         def sync() -> int:

@@ -13,17 +13,20 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import unquote, urlparse
 
 import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
-from deltalake import DeltaTable
-from deltalake.exceptions import DeltaError, TableNotFoundError
+from deltalake.exceptions import DeltaError
 from mlflow.entities import Dataset
 
 from sparkml_ops.errors import BadInput, InvalidState, NotSupported, StorageError
+from sparkml_ops.lake import delta
+
+if TYPE_CHECKING:
+    from deltalake import DeltaTable
 
 Kind = Literal["delta", "parquet", "csv"]
 FILE_FORMATS = {".parquet": "parquet", ".pq": "parquet", ".parq": "parquet", ".csv": "csv"}
@@ -123,12 +126,13 @@ def from_spark(df: Any, *, version: int | None = None) -> DataSource:
 
 def open_delta(location: str, version: int | None, storage_options: dict[str, str] | None = None) -> DeltaTable:
     try:
-        return DeltaTable(location, version=version, storage_options=storage_options)
-    except TableNotFoundError as exc:
-        raise StorageError(f"Delta table {location} no longer exists") from exc
+        dt = delta.open_table(location, version=version, storage_options=storage_options)
     except DeltaError as exc:
         at = f" at version {version}" if version is not None else ""
         raise StorageError(f"Delta table {location} cannot be read{at}: {exc} (vacuumed, or log cleaned up?)") from exc
+    if dt is None:
+        raise StorageError(f"Delta table {location} no longer exists")
+    return dt
 
 
 def delta_digest(dt: DeltaTable) -> str:
@@ -299,7 +303,7 @@ def _filesystem(location: str) -> tuple[pafs.FileSystem, str]:
 def _is_delta(location: str, storage_options: dict[str, str] | None) -> bool:
     if "://" not in location:
         return os.path.isdir(os.path.join(location, "_delta_log"))
-    return DeltaTable.is_deltatable(location, storage_options)
+    return delta.is_table(location, storage_options)
 
 
 def _delta_root(file: str) -> str | None:

@@ -20,18 +20,20 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import duckdb
 import pyarrow as pa
 import pyarrow.dataset as ds
-from deltalake import DeltaTable
 from deltalake.exceptions import DeltaError
 
 from sparkml_ops.errors import BadInput, SparkmlOpsError, StorageError
 from sparkml_ops.lake.location import RootLocation
 from sparkml_ops.lake.schemas import TABLES
 from sparkml_ops.sql.guard import check_read_only, one_line
+
+if TYPE_CHECKING:
+    from deltalake import DeltaTable
 from sparkml_ops.sql.snapshots import (
     MISSING,
     AsOf,
@@ -301,7 +303,7 @@ def _flush_own_writes(location: RootLocation) -> None:
     """A process reads its own writes: commit what its writer for this root still holds."""
     from sparkml_ops.lake import Lake
 
-    lake = Lake._open.get(location)  # only a root this process already opened
+    lake = Lake.opened(location)  # only a root this process already opened
     if lake is not None:
         lake.flush()
 

@@ -52,9 +52,9 @@ def resolve_source(source: Any, *, version: int | None = None, format: str | Non
     storage = config.resolve("storage_options") or None
     if isinstance(source, (str, os.PathLike)):
         return datasets.from_path(source, version=version, format=format, storage_options=storage)
-    from deltalake import DeltaTable
+    from sparkml_ops.lake.delta import is_table_object
 
-    if isinstance(source, DeltaTable):
+    if is_table_object(source):
         return datasets.from_delta(source.table_uri, version=source.version() if version is None else version,
                                    storage_options=storage)
     if type(source).__module__.startswith("pyspark.") and hasattr(source, "inputFiles"):

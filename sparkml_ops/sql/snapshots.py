@@ -21,17 +21,20 @@ import os
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Union
+from typing import TYPE_CHECKING, Union
 
-from deltalake import DeltaTable
-from deltalake.exceptions import DeltaError, TableNotFoundError
+from deltalake.exceptions import DeltaError
 
 from sparkml_ops import config
 from sparkml_ops.errors import BadInput, NotFound, StorageError
+from sparkml_ops.lake import delta
 from sparkml_ops.lake.commit import APP_ID_PREFIX, TXN_METADATA_KEY
 from sparkml_ops.lake.lake import MARKER_FILE
 from sparkml_ops.lake.location import RootLocation, parse_root
 from sparkml_ops.lake.schemas import TABLES
+
+if TYPE_CHECKING:
+    from deltalake import DeltaTable
 
 AsOf = Union[int, datetime, str, None]  # noqa: UP007 - a runtime alias, py3.10-compatible
 
@@ -97,9 +100,7 @@ def open_table(location: RootLocation, table: str, version: int | None = None) -
     """The table (at ``version``), or None when it does not exist."""
     uri = location.table_uri(table)
     try:
-        return DeltaTable(uri, version=version, storage_options=location.storage_options or None)
-    except TableNotFoundError:
-        return None
+        return delta.open_table(uri, version=version, storage_options=location.storage_options)
     except DeltaError as exc:
         if version is not None:
             raise BadInput(f"version {version} of table {table} cannot be read ({exc}); it may be newer than the "

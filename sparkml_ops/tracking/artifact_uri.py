@@ -119,7 +119,7 @@ def _is_root(root: str, options: dict[str, str]) -> bool:
     if "://" not in root:
         return os.path.isfile(os.path.join(root, MARKER_FILE)) or os.path.isdir(
             os.path.join(root, "tables", "blob_files", "_delta_log"))
-    from deltalake import DeltaTable
+    from sparkml_ops.lake.delta import is_table
 
     location = parse_root(root, options)
-    return any(DeltaTable.is_deltatable(location.table_uri(t), options or None) for t in ("blob_files", "experiments"))
+    return any(is_table(location.table_uri(t), location.storage_options) for t in ("blob_files", "experiments"))

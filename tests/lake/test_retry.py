@@ -18,7 +18,7 @@ from deltalake.exceptions import (
 
 from sparkml_ops.errors import BadInput, CommitConflict, StorageError
 from sparkml_ops.lake import parse_root
-from sparkml_ops.lake.commit import create_table
+from sparkml_ops.lake.delta import create_table
 from sparkml_ops.lake.retry import is_transient, retry
 
 
@@ -130,7 +130,7 @@ def test_concurrent_creators_of_one_table_all_succeed(tmp_path):
 
     def create() -> None:
         try:
-            create_table(location, "t", pa.schema([("a", pa.int64())]), description="d", configuration={})
+            create_table(location.table_uri("t"), pa.schema([("a", pa.int64())]), name="t", description="d")
         except BaseException as exc:  # collected: the assertion below shows it
             errors.append(exc)
 

@@ -35,7 +35,7 @@ def flush(uri: str) -> None:
 def close(uri: str) -> None:
     from sparkml_ops.lake import Lake, parse_root
 
-    lake = Lake._open.get(parse_root(uri))
+    lake = Lake.opened(parse_root(uri))
     if lake is not None:
         lake.close()
 

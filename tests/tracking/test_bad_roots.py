@@ -17,7 +17,7 @@ from sparkml_ops.tracking.store import DeltaTrackingStore
 
 
 def _close(uri: str) -> None:
-    lake = Lake._open.get(parse_root(uri))
+    lake = Lake.opened(parse_root(uri))
     if lake is not None:
         lake.close()
 

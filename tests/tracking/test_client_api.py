@@ -214,7 +214,7 @@ def test_runs_survive_reopening_the_root(tracking_uri, root):
     with mlflow.start_run() as run:
         mlflow.log_param("p", "v")
         mlflow.log_metric("m", 3.0)
-    Lake._open[parse_root(tracking_uri)].close()
+    Lake.opened(parse_root(tracking_uri)).close()
     reopened = DeltaTrackingStore(tracking_uri)
     got = reopened.get_run(run.info.run_id)
     assert got.data.params == {"p": "v"} and got.data.metrics == {"m": 3.0}

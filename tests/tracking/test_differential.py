@@ -408,7 +408,7 @@ def sides(tmp_path_factory):
     ours = DeltaTrackingStore(uri)
     reference = SqlAlchemyStore(f"sqlite:///{base / 'mlflow.db'}", str(base / "sql-artifacts"))
     yield ours, reference, base
-    Lake._open[parse_root(uri)].close()
+    Lake.opened(parse_root(uri)).close()
 
 
 def _pair(sides, name: str) -> tuple[Side, Side]:

@@ -136,7 +136,7 @@ def pair(tmp_path_factory) -> Iterator[Pair]:
         ref_runs = list(ref.search_runs(list(ref_experiments.values()), None, ViewType.ALL, 1000))
         assert len(ref_runs) == N_RUNS
         yield Pair(ours, ref, experiments, our_runs, ref_runs)
-        Lake._open[parse_root(uri)].close()
+        Lake.opened(parse_root(uri)).close()
 
 
 def _search(store, experiment_ids, filter_string, order_by=None, view=ViewType.ACTIVE_ONLY, page_size=1000):
@@ -423,7 +423,7 @@ def experiment_pair(tmp_path_factory) -> Iterator[tuple[DeltaTrackingStore, obje
             store.rename_experiment(store.get_experiment_by_name("Sweep-A").experiment_id, "Sweep-A2")
         ours.flush()
         yield ours, ref
-        Lake._open[parse_root(uri)].close()
+        Lake.opened(parse_root(uri)).close()
 
 
 def _experiment_names(store, filter_string, order_by, view=ViewType.ACTIVE_ONLY, page_size=1000):

@@ -71,7 +71,7 @@ def shared_sides(tmp_path_factory):
         uri = f"delta:{base / 'lake'}"
         pair = _side(DeltaTrackingStore(uri)), _side(FileStore(str(base / "mlruns"), str(base / "artifacts")))
         yield pair
-        Lake._open[parse_root(uri)].close()
+        Lake.opened(parse_root(uri)).close()
 
 
 def _row_counts(store: DeltaTrackingStore) -> dict[str, int]:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from sparkml_ops.lake.commit import create_table
+from sparkml_ops.lake.delta import create_table
 from sparkml_ops.lake.location import RootLocation
-from sparkml_ops.lake.schemas import TableSpec
+from sparkml_ops.lake.schemas import LAYOUT_PROPERTY, LAYOUT_VERSION, TableSpec
 
 _str = pa.string()
 _i64 = pa.int64()
@@ -46,6 +46,7 @@ _CONFIGURATION = {
     "delta.checkpointInterval": "50",
     "delta.appendOnly": "false",
     "delta.logRetentionDuration": "interval 30 days",
+    LAYOUT_PROPERTY: str(LAYOUT_VERSION),
 }
 
 
@@ -56,4 +57,5 @@ def storage_options(location: RootLocation) -> dict[str, str] | None:
 def ensure_tables(location: RootLocation) -> None:
     """Create every missing blob table (idempotent, safe under concurrent creators)."""
     for spec in BLOB_TABLES.values():
-        create_table(location, spec.name, spec.schema, description=spec.description, configuration=_CONFIGURATION)
+        create_table(location.table_uri(spec.name), spec.schema, storage_options=location.storage_options,
+                     name=spec.name, description=spec.description, configuration=_CONFIGURATION)
