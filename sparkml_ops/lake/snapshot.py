@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -20,6 +21,7 @@ from sparkml_ops.lake.location import RootLocation
 from sparkml_ops.lake.schemas import TableSpec
 
 FULL_CHECK_S = 30.0
+REMOTE_READERS = 16  # data files of an object-store table read concurrently on a refresh
 
 
 class TableSnapshot:
@@ -94,8 +96,15 @@ class TableSnapshot:
         assert self._dt is not None
         files: dict[str, pa.Table] = {}
         try:
-            for uri in self._dt.file_uris():
-                files[uri] = self._files[uri] if uri in self._files else self._read_file(uri)
+            uris = self._dt.file_uris()
+            new = [uri for uri in uris if uri not in self._files]
+            if self.location.is_local or len(new) < 2:
+                fresh = {uri: self._read_file(uri) for uri in new}
+            else:  # an object store answers each file after a round trip: wait for several at once
+                with ThreadPoolExecutor(min(REMOTE_READERS, len(new))) as pool:
+                    fresh = dict(zip(new, pool.map(self._read_file, new), strict=True))
+            for uri in uris:
+                files[uri] = self._files[uri] if uri in self._files else fresh[uri]
         except Exception:
             self._complete = False
             raise
