@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import click
 
 from sparkml_ops.cli.options import conf_option, master_option, root_option
+
+if TYPE_CHECKING:
+    from sparkml_ops.tuning.api import Mode, SamplerName
 
 
 def _spaces(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict:
@@ -48,8 +52,8 @@ def _spaces(ctx: click.Context, param: click.Parameter, values: tuple[str, ...])
 @click.option("--run-name", help="name of the study's parent run")
 @click.option("--resume", metavar="PARENT_RUN_ID", help="continue the study of this parent run")
 @root_option
-def tune(uri: str, entry_point: str, space: dict, metric: str, mode: str, max_trials: int, parallelism: int,
-         sampler: str, seed: int | None, timeout_s: float | None, max_failures: int | None,
+def tune(uri: str, entry_point: str, space: dict, metric: str, mode: Mode, max_trials: int, parallelism: int,
+         sampler: SamplerName, seed: int | None, timeout_s: float | None, max_failures: int | None,
          patience: int | None, master: str | None, env_manager: str | None, conf: dict[str, str],
          experiment_name: str | None, run_name: str | None, resume: str | None, root: str | None) -> int:
     """Tune the project at URI with Optuna: each trial runs ENTRY with the trial's values as project

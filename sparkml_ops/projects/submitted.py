@@ -118,9 +118,10 @@ class SubmittedRun(MlflowSubmittedRun):
             pass
 
     def _copy_output(self, echo: bool) -> None:
-        assert self._process.stdout is not None
+        stdout = self._process.stdout
+        assert stdout is not None
         with open(self._log_path, "ab") as log:
-            for chunk in iter(lambda: self._process.stdout.readline(), b""):
+            for chunk in iter(stdout.readline, b""):
                 log.write(chunk)
                 log.flush()
                 if echo:

@@ -80,7 +80,7 @@ def _prompt_models(snap: Snapshot, *, of_versions: bool) -> set[str]:
     return {k for k, tags in snap.model_tags.items() if tags.get(IS_PROMPT_TAG_KEY) == "true"}
 
 
-def _is_querying_prompt(clauses: list[dict[str, Any]]) -> bool:
+def _is_querying_prompt(clauses: Sequence[dict[str, Any]]) -> bool:
     for f in clauses:
         if f["type"] == "tag" and f["key"] == IS_PROMPT_TAG_KEY:
             return (f["comparator"] == "=" and f["value"].lower() == "true") or (

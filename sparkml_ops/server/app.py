@@ -41,8 +41,9 @@ def create_app(settings: ServerSettings) -> Any:
     mlflow.set_registry_uri(settings.tracking_uri)
     store = DeltaTrackingStore(settings.tracking_uri)
     destination = default_artifact_root(store.location)
-    handlers._tracking_store = ProxiedArtifactsStore(store, destination)
-    handlers._artifact_repo = DeltaArtifactRepository(destination)
+    # MLflow declares these module globals as None and fills them lazily; we fill them first
+    handlers._tracking_store = ProxiedArtifactsStore(store, destination)  # type: ignore[assignment]
+    handlers._artifact_repo = DeltaArtifactRepository(destination)  # type: ignore[assignment]
     handlers._model_registry_store = _registry_store(settings.tracking_uri)
     os.environ[ARTIFACTS_DESTINATION_ENV_VAR] = destination
     os.environ[ARTIFACT_ROOT_ENV_VAR] = destination  # trusted by MLflow's artifact host policy

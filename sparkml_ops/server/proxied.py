@@ -49,7 +49,7 @@ class ProxiedArtifactsStore:
         elif isinstance(value, RunInfo):
             value._artifact_uri = self.proxied(value._artifact_uri)
         elif isinstance(value, (Experiment, LoggedModel)):
-            value._artifact_location = self.proxied(value._artifact_location)
+            value._artifact_location = self.proxied(value._artifact_location) or value._artifact_location
         elif isinstance(value, list | tuple):  # PagedList is a list; (runs, token) tuples
             for item in value:
                 self._translate(item)

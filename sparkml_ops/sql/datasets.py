@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from deltalake import DeltaTable
 
 Kind = Literal["delta", "parquet", "csv"]
-FILE_FORMATS = {".parquet": "parquet", ".pq": "parquet", ".parq": "parquet", ".csv": "csv"}
+FILE_FORMATS: dict[str, Kind] = {".parquet": "parquet", ".pq": "parquet", ".parq": "parquet", ".csv": "csv"}
 DELTA_SOURCE_TYPE = "delta_table"
 _CHUNK = 1 << 20
 
@@ -81,7 +81,7 @@ def from_delta(location: str, *, version: int | None = None,
     )
 
 
-def from_files(location: str, format: str | None = None) -> DataSource:
+def from_files(location: str, format: Kind | None = None) -> DataSource:
     fs, path = _filesystem(location)
     files = data_files(fs, path, location)
     kind = format or _format_of(files, location)
@@ -197,7 +197,7 @@ def to_mlflow(source: DataSource, name: str) -> Dataset:
         scheme = urlparse(source.location).scheme if "://" in source.location else ""
         source_type = scheme if scheme and scheme != "file" else "local"
         source_json = json.dumps({"uri": source.location})
-    profile = {"format": source.kind, "num_rows": source.num_rows, "files": source.files,
+    profile: dict[str, Any] = {"format": source.kind, "num_rows": source.num_rows, "files": source.files,
                "size_bytes": source.size_bytes}
     if source.kind == "delta":
         profile["delta_version"] = source.version
@@ -336,15 +336,17 @@ def _version_reading(root: str, files: set[str], max_versions: int = 200) -> int
                    "pass version= to log_input")
 
 
-def _format_of(files: list[str], shown: str) -> str:
-    kinds = set()
+def _format_of(files: list[str], shown: str) -> Kind:
+    kinds: set[Kind | None] = set()
     for f in files:
         name = f.lower()
         name = name[:-3] if name.endswith(".gz") else name
         kinds.add(next((k for ext, k in FILE_FORMATS.items() if name.endswith(ext)), None))
     if len(kinds) != 1 or None in kinds:
         raise BadInput(f"cannot tell the format of {shown} from its file names; pass format='parquet' or 'csv'")
-    return kinds.pop()
+    (kind,) = kinds
+    assert kind is not None
+    return kind
 
 
 def _mlflow_schema(schema: pa.Schema | None) -> str | None:

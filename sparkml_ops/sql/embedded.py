@@ -52,11 +52,10 @@ from sparkml_ops.sql.views import (
     WIDE_INPUTS,
     public_views,
     runs_wide_sql,
-    state_key,
     state_sql,
 )
 
-_QUERY_DB_CONFIG = {
+_QUERY_DB_CONFIG: dict[str, str | int | float | list[str]] = {
     "enable_external_access": False,
     "autoinstall_known_extensions": False,
     "autoload_known_extensions": False,
@@ -194,7 +193,7 @@ class _Catalog:
             return set()
         rows = _conform(self._read_rows(name, version, files), TABLES[name].schema)
         state = STATE_PREFIX + name
-        same = " AND ".join(f"x.{DUCKDB.q(k)} IS NOT DISTINCT FROM y.{DUCKDB.q(k)}" for k in state_key(name))
+        same = " AND ".join(f"x.{DUCKDB.q(k)} IS NOT DISTINCT FROM y.{DUCKDB.q(k)}" for k in TABLES[name].state_key)
         self._db.register("sparkml_incoming", rows)
         try:
             self._db.execute(

@@ -72,10 +72,11 @@ def load_input(run_id: str, name: str, spark: Any = None, *, digest: str | None 
     Delta version is no longer readable (vacuumed).
     """
     run = MlflowClient().get_run(run_id)
-    matches = [i.dataset for i in run.inputs.dataset_inputs
+    dataset_inputs = run.inputs.dataset_inputs if run.inputs else []
+    matches = [i.dataset for i in dataset_inputs
                if i.dataset.name == name and (digest is None or i.dataset.digest == digest)]
     if not matches:
-        known = sorted({i.dataset.name for i in run.inputs.dataset_inputs})
+        known = sorted({i.dataset.name for i in dataset_inputs})
         raise NotFound(f"run {run_id} has no dataset input named {name!r}"
                        + (f" with digest {digest}" if digest else "") + f"; its inputs: {known or 'none'}")
     if len({d.digest for d in matches}) > 1:
@@ -92,7 +93,7 @@ def describe(run_id: str, tracking_uri: str | None = None) -> dict[str, Any]:
     run = client.get_run(run_id)
     experiment = client.get_experiment(run.info.experiment_id)
     inputs = []
-    for item in run.inputs.dataset_inputs:
+    for item in run.inputs.dataset_inputs if run.inputs else []:
         d = item.dataset
         tags = {t.key: t.value for t in item.tags or []}
         try:
@@ -102,7 +103,7 @@ def describe(run_id: str, tracking_uri: str | None = None) -> dict[str, Any]:
             where, version = d.source, None
         inputs.append({"name": d.name, "context": tags.get(MLFLOW_DATASET_CONTEXT), "source_type": d.source_type,
                        "location": where, "version": version, "digest": d.digest})
-    model_inputs = [m.model_id for m in (run.inputs.model_inputs or [])]
+    model_inputs = [m.model_id for m in ((run.inputs.model_inputs if run.inputs else None) or [])]
     models: dict[str, dict[str, Any]] = {}
     output_ids = [o.model_id for o in (run.outputs.model_outputs if run.outputs else [])]
     for model_id in output_ids:

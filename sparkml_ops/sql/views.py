@@ -22,11 +22,6 @@ from sparkml_ops.lake.schemas import TABLES
 RAW_PREFIX = "sparkml_raw_"
 STATE_PREFIX = "sparkml_state_"
 
-# MLflow's "latest metric": the highest step, then timestamp, then value.
-_METRIC_KEY = ("run_id", "key")
-_METRIC_ORDER = ("step", "timestamp", "value")
-
-
 @dataclass(frozen=True)
 class Dialect:
     name: str
@@ -47,21 +42,13 @@ SPARK = Dialect("spark", "struct", "`")
 DUCKDB = Dialect("duckdb", "struct_pack", '"')
 
 
-def state_key(table: str) -> tuple[str, ...]:
-    return _METRIC_KEY if table == "metrics" else TABLES[table].key
-
-
-def state_order(table: str) -> tuple[str, ...]:
-    return _METRIC_ORDER if table == "metrics" else ("seq",)
-
-
 def state_sql(table: str, d: Dialect, source: str | None = None) -> str:
     """The current row per key of ``table``, all columns in schema order (tombstones kept).
 
     ``source`` replaces the raw table (the embedded engine merges new rows into a state this way).
     """
     names = TABLES[table].schema.names
-    key, order = state_key(table), state_order(table)
+    key, order = TABLES[table].state_key, TABLES[table].state_order
     fields = [*order, *(c for c in names if c not in key and c not in order)]
     picks = ", ".join(d.q(c) if c in key else f"s.{d.q(c)} AS {d.q(c)}" for c in names)
     keys = d.cols(key)

@@ -171,6 +171,9 @@ class GenAIMixin:
     """Placed before ``AbstractStore`` in the tracking store's bases so these win over its defaults."""
 
     state: Any  # the store's TrackingState
+    # abstract in MLflow's AbstractStore: named here so type checkers see it implemented (the loop below
+    # installs the same refusal for every other GenAI write)
+    link_traces_to_run = _unsupported("link_traces_to_run")
 
     def _search_datasets(self, experiment_ids: list[str]) -> list[_DatasetSummary]:
         """Distinct datasets the experiments' runs logged as inputs (the UI's dataset filter).

@@ -108,7 +108,7 @@ class MetricSamplingMixin:
         out: list[MetricWithRunId] = []
         for run_id in run_ids:
             rows = self._sorted_histories.get(version, data, run_id, metric_key)
-            if start_step is not None:
+            if start_step is not None and end_step is not None:
                 steps = rows.column("step").to_numpy()  # sorted: the window is one slice
                 first = int(np.searchsorted(steps, int(start_step), side="left"))
                 stop = int(np.searchsorted(steps, int(end_step), side="right"))

@@ -16,6 +16,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sparkml_ops.lake import Lake
+from sparkml_ops.lake.schemas import TABLES
+
+
+def latest_rows(name: str, table: pa.Table) -> pa.Table:
+    """The current row per key of table ``name``, as its spec defines it (``state_key``, ``state_order``)."""
+    spec = TABLES[name]
+    return latest_by(table, list(spec.state_key), list(spec.state_order))
 
 
 def latest_by(table: pa.Table, keys: list[str], order: list[str]) -> pa.Table:
@@ -129,10 +136,10 @@ def group_by_id(table: pa.Table, id_column: str, *, presorted: bool = False) -> 
     return Grouped(ordered, ranges)
 
 
-def latest_grouped(table: pa.Table, keys: list[str], order: list[str], *, drop_tombstones: bool = False) -> Grouped:
-    """Latest row per ``keys``, grouped by the first key (``latest_by`` already sorts by it)."""
-    latest = latest_by(table, keys, order)
-    return group_by_id(live(latest) if drop_tombstones else latest, keys[0], presorted=True)
+def latest_grouped(name: str, table: pa.Table, *, drop_tombstones: bool = False) -> Grouped:
+    """Current row per key of table ``name``, grouped by the key's first column (already sorted by it)."""
+    latest = latest_rows(name, table)
+    return group_by_id(live(latest) if drop_tombstones else latest, TABLES[name].state_key[0], presorted=True)
 
 
 class TrackingState:
@@ -157,33 +164,33 @@ class TrackingState:
     # -- experiments -------------------------------------------------------------------
 
     def experiments(self) -> pa.Table:
-        return self.derive("experiments", "experiments", lambda t: latest_by(t, ["experiment_id"], ["seq"]))
+        return self.derive("experiments", "experiments", lambda t: latest_rows("experiments", t))
 
     def experiment_tags(self) -> Grouped:
         return self.derive(
             "experiment_tags", "experiment_tags",
-            lambda t: latest_grouped(t, ["experiment_id", "key"], ["seq"], drop_tombstones=True),
+            lambda t: latest_grouped("experiment_tags", t, drop_tombstones=True),
         )
 
     # -- runs --------------------------------------------------------------------------
 
     def runs(self) -> pa.Table:
-        return self.derive("runs", "runs", lambda t: latest_by(t, ["run_id"], ["seq"]))
+        return self.derive("runs", "runs", lambda t: latest_rows("runs", t))
 
     def params(self) -> Grouped:
         return self.derive(
-            "params", "params", lambda t: latest_grouped(t, ["run_id", "key"], ["seq"])
+            "params", "params", lambda t: latest_grouped("params", t)
         )
 
     def tags(self) -> Grouped:
         return self.derive(
-            "tags", "tags", lambda t: latest_grouped(t, ["run_id", "key"], ["seq"], drop_tombstones=True)
+            "tags", "tags", lambda t: latest_grouped("tags", t, drop_tombstones=True)
         )
 
     def latest_metrics(self) -> Grouped:
         return self.derive(
             "metrics", "latest_metrics",
-            lambda t: latest_grouped(t, ["run_id", "key"], ["step", "timestamp", "value"]),
+            lambda t: latest_grouped("metrics", t),
         )
 
     def inputs(self) -> Grouped:
@@ -195,31 +202,31 @@ class TrackingState:
     def outputs(self) -> Grouped:
         return self.derive(
             "outputs", "outputs",
-            lambda t: group_by_id(latest_by(t, ["run_id", "model_id"], ["seq"]), "run_id"),
+            lambda t: group_by_id(latest_rows("outputs", t), "run_id"),
         )
 
     # -- logged models -----------------------------------------------------------------
 
     def logged_models(self) -> pa.Table:
-        return self.derive("logged_models", "logged_models", lambda t: latest_by(t, ["model_id"], ["seq"]))
+        return self.derive("logged_models", "logged_models", lambda t: latest_rows("logged_models", t))
 
     def logged_model_tags(self) -> Grouped:
         return self.derive(
             "logged_model_tags", "logged_model_tags",
-            lambda t: group_by_id(live(latest_by(t, ["model_id", "key"], ["seq"])), "model_id"),
+            lambda t: group_by_id(live(latest_rows("logged_model_tags", t)), "model_id"),
         )
 
     def logged_model_params(self) -> Grouped:
         return self.derive(
             "logged_model_params", "logged_model_params",
-            lambda t: group_by_id(latest_by(t, ["model_id", "key"], ["seq"]), "model_id"),
+            lambda t: group_by_id(latest_rows("logged_model_params", t), "model_id"),
         )
 
     def model_metrics(self) -> Grouped:
         def build(t: pa.Table) -> Grouped:
             with_model = t.filter(pc.is_valid(t.column("model_id")))
             latest = latest_by(with_model, ["model_id", "key", "dataset_name", "dataset_digest"],
-                               ["step", "timestamp", "value"])
+                               list(TABLES["metrics"].state_order))
             return group_by_id(latest, "model_id")
 
         return self.derive("metrics", "model_metrics", build)

@@ -68,6 +68,7 @@ from sparkml_ops.tracking.state import (
     drop_repeats,
     latest_by,
     latest_in_logging_order,
+    latest_rows,
     live,
 )
 
@@ -257,7 +258,7 @@ class DeltaTrackingStore(LoggedModelsMixin, MetricSamplingMixin, GenAIMixin, Abs
         if row is not None:
             return row
         table = self.lake.read("runs")
-        hit = latest_by(table.filter(pc.equal(table.column("run_id"), run_id)), ["run_id"], ["seq"])
+        hit = latest_rows("runs", table.filter(pc.equal(table.column("run_id"), run_id)))
         if hit.num_rows == 0:
             raise NotFound(f"Run with id={run_id} not found")
         row = hit.to_pylist()[0]
@@ -608,7 +609,8 @@ def _validate_batch(metrics: list[Metric], params: list[Param], tags: list[RunTa
     else:
         metrics, params, tags = _validate_batch_log_data(metrics, params, tags)
     if len(names) < _VALID_NAMES_MAX:
-        for entity in (*metrics, *params, *tags):
+        logged: list[Metric | Param | RunTag] = [*metrics, *params, *tags]
+        for entity in logged:
             if type(entity.key) is str and len(entity.key) <= MAX_ENTITY_KEY_LENGTH:
                 names.add(entity.key)
     return metrics, params, tags
@@ -642,7 +644,7 @@ def _gc_paused() -> Iterator[None]:
 
 
 def _experiment_rows_by_id(table: pa.Table) -> dict[str, dict[str, Any]]:
-    return {row["experiment_id"]: row for row in latest_by(table, ["experiment_id"], ["seq"]).to_pylist()}
+    return {row["experiment_id"]: row for row in latest_rows("experiments", table).to_pylist()}
 
 
 def _by_view_type(table: pa.Table, view_type: int) -> pa.Table:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import tempfile
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +24,10 @@ def write_plots(study: Any, metric: str, directory: Path) -> list[Path]:
     import optuna.visualization.matplotlib as vis_mpl
 
     written: list[Path] = []
-    plots = {"optimization_history": (vis.plot_optimization_history, vis_mpl.plot_optimization_history),
-             "parallel_coordinate": (vis.plot_parallel_coordinate, vis_mpl.plot_parallel_coordinate)}
+    plots: dict[str, tuple[Callable[..., Any], Callable[..., Any]]] = {
+        "optimization_history": (vis.plot_optimization_history, vis_mpl.plot_optimization_history),
+        "parallel_coordinate": (vis.plot_parallel_coordinate, vis_mpl.plot_parallel_coordinate),
+    }
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Optuna marks its matplotlib backend experimental
         for name, (interactive, static) in plots.items():

@@ -278,6 +278,7 @@ def parse_spec(spec: str) -> tuple[str, Distribution]:
         except ValueError as exc:
             raise BadInput(f"--space {spec!r}: bounds {parts} must be {'integers' if kind == 'randint' else 'numbers'}"
                            ) from exc
-        dist = {"uniform": uniform, "loguniform": loguniform, "randint": randint}[kind](lo, hi)
+        make = uniform if kind == "uniform" else loguniform
+        dist = randint(int(lo), int(hi)) if kind == "randint" else make(lo, hi)
     validate({name: dist})
     return name, dist

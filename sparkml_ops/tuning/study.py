@@ -90,8 +90,8 @@ def new_optuna_study(settings: Settings, space: Mapping[str, Any]) -> Any:
                           "pip install 'sparkml_ops[tuning]'") from exc
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    direction = "minimize" if settings.mode == "min" else "maximize"
-    return optuna.create_study(direction=direction, sampler=make_sampler(settings, space))
+    return optuna.create_study(direction="minimize" if settings.mode == "min" else "maximize",
+                               sampler=make_sampler(settings, space))
 
 
 @dataclass

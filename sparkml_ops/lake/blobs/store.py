@@ -214,6 +214,7 @@ class BlobStore:
                     logical += current.size
                     current = _FileState()
                     continue
+                assert digest is not None  # only the end-of-source marker has none
                 if offset == 0 and len(data) == self.chunk_size:  # more chunks may follow: hash the file too
                     current.hasher = BackgroundHasher()
                 current.add(data, digest)
