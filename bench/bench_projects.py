@@ -39,11 +39,11 @@ def plain_spark_submit(script: Path, master: str) -> float:
 
 
 def project_run(project: Path, master: str, env_manager: str, cache: Path) -> float:
-    from sparkml_ops.projects import run
+    from sparkml_ops.projects import EnvOptions, SparkOptions, run
 
     start = time.perf_counter()
-    submitted = run(str(project), "main", master=master, spark_conf=CONF, env_manager=env_manager,
-                    env_cache_dir=cache, progress=False, stream_output=False)
+    submitted = run(str(project), "main", spark=SparkOptions(master=master, conf=CONF),
+                    env=EnvOptions(manager=env_manager, cache_dir=cache, progress=False), stream_output=False)
     elapsed = time.perf_counter() - start
     if submitted.get_status() != "FINISHED":
         raise SystemExit(f"project run {submitted.run_id} ended {submitted.get_status()}")

@@ -16,15 +16,16 @@ from pathlib import Path
 import mlflow
 
 from sparkml_ops import config
-from sparkml_ops.projects import run
+from sparkml_ops.projects import EnvOptions, SparkOptions, TrackingOptions, run
 
 HERE = Path(__file__).resolve().parent
 
 
 def step(name: str, params: dict, parent: str, args: argparse.Namespace) -> str:
-    submitted = run(str(HERE), name, params, master=args.master, env_manager=args.env_manager,
-                    tags={"mlflow.parentRunId": parent, "workflow.step": name},
-                    spark_conf={"spark.ui.enabled": "false"}, stream_output=args.verbose)
+    submitted = run(str(HERE), name, params, spark=SparkOptions(master=args.master, conf={"spark.ui.enabled": "false"}),
+                    env=EnvOptions(manager=args.env_manager),
+                    tracking=TrackingOptions(tags={"mlflow.parentRunId": parent, "workflow.step": name}),
+                    stream_output=args.verbose)
     if submitted.get_status() != "FINISHED":
         raise SystemExit(f"step {name} ({submitted.run_id}) ended {submitted.get_status()}")
     return submitted.run_id

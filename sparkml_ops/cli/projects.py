@@ -6,10 +6,14 @@ import json
 import signal
 import sys
 import threading
+from typing import TYPE_CHECKING
 
 import click
 
 from sparkml_ops.cli.options import conf_option, master_option, parse_pairs, root_option
+
+if TYPE_CHECKING:
+    from sparkml_ops.projects.options import DeployMode, EnvManagerName
 
 
 def _interrupt_on_signals() -> None:
@@ -41,21 +45,24 @@ def _interrupt_on_signals() -> None:
 @click.option("--run-name")
 @root_option
 def run(uri: str, entry_point: str, version: str | None, params: dict[str, str], master: str | None,
-        deploy_mode: str, conf: dict[str, str], spark_arg: tuple[str, ...], env_manager: str | None,
+        deploy_mode: DeployMode, conf: dict[str, str], spark_arg: tuple[str, ...],
+        env_manager: EnvManagerName | None,
         experiment_name: str | None, experiment_id: str | None, run_name: str | None, root: str | None) -> int:
     """Run an MLflow project (URI: a local directory or git URL[#subdir]) as a tracked spark-submit job
     with a packed Python environment. Exits 0 when the run finishes, 1 when it fails, 130 when cancelled."""
     from sparkml_ops import config
+    from sparkml_ops.projects.options import EnvOptions, SparkOptions, TrackingOptions
     from sparkml_ops.projects.runner import run as run_project
 
     spark_args: list[str] = []
     for item in spark_arg:
         spark_args += item.split() if item.startswith("--") and " " in item else [item]
-    submitted = run_project(uri, entry_point, params, version=version, master=master,
-                            deploy_mode=deploy_mode,  # type: ignore[arg-type]  # click.Choice checked it
-                            spark_conf=conf, spark_args=spark_args, env_manager=env_manager,
-                            experiment_name=experiment_name, experiment_id=experiment_id, run_name=run_name,
-                            tracking_uri=config.tracking_uri(root), synchronous=False)
+    submitted = run_project(uri, entry_point, params, version=version,
+                            spark=SparkOptions(master=master, deploy_mode=deploy_mode, conf=conf, args=spark_args),
+                            env=EnvOptions(manager=env_manager),
+                            tracking=TrackingOptions(experiment_name=experiment_name, experiment_id=experiment_id,
+                                                     run_name=run_name, tracking_uri=config.tracking_uri(root)),
+                            synchronous=False)
     click.echo(f"sparkml_ops: run {submitted.run_id} submitted", err=True)
     _interrupt_on_signals()
     try:

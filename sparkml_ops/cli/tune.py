@@ -10,6 +10,7 @@ import click
 from sparkml_ops.cli.options import conf_option, master_option, root_option
 
 if TYPE_CHECKING:
+    from sparkml_ops.projects.options import EnvManagerName
     from sparkml_ops.tuning.api import Mode, SamplerName
 
 
@@ -54,7 +55,7 @@ def _spaces(ctx: click.Context, param: click.Parameter, values: tuple[str, ...])
 @root_option
 def tune(uri: str, entry_point: str, space: dict, metric: str, mode: Mode, max_trials: int, parallelism: int,
          sampler: SamplerName, seed: int | None, timeout_s: float | None, max_failures: int | None,
-         patience: int | None, master: str | None, env_manager: str | None, conf: dict[str, str],
+         patience: int | None, master: str | None, env_manager: EnvManagerName | None, conf: dict[str, str],
          experiment_name: str | None, run_name: str | None, resume: str | None, root: str | None) -> int:
     """Tune the project at URI with Optuna: each trial runs ENTRY with the trial's values as project
     parameters as a spark-submit job (PARALLELISM at once), and reads METRIC back from its run. Prints

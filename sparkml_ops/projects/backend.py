@@ -15,6 +15,7 @@ from sparkml_ops.errors import BadInput
 
 class SparkSubmitBackend(AbstractBackend):
     def run(self, project_uri, entry_point, params, version, backend_config, tracking_uri, experiment_id):
+        from sparkml_ops.projects.options import EnvOptions, SparkOptions, TrackingOptions
         from sparkml_ops.projects.runner import run
 
         config = dict(backend_config or {})
@@ -25,11 +26,11 @@ class SparkSubmitBackend(AbstractBackend):
         if isinstance(spark_args, str) or not isinstance(spark_args, list):
             raise BadInput(f"backend_config 'spark_args' must be a list of arguments, got {spark_args!r}")
         return run(project_uri, entry_point or "main", params or {}, version=version,
-                   master=config.get("master"), deploy_mode=config.get("deploy_mode", "client"),
-                   spark_conf=conf, spark_args=spark_args, env_manager=config.get("ENV_MANAGER"),
-                   experiment_id=experiment_id, tracking_uri=tracking_uri,
-                   env_cache_dir=config.get("env_cache_dir"), synchronous=False,
-                   stream_output=bool(config.get("stream_output", True)))
+                   spark=SparkOptions(master=config.get("master"), deploy_mode=config.get("deploy_mode", "client"),
+                                      conf=conf, args=spark_args),
+                   env=EnvOptions(manager=config.get("ENV_MANAGER"), cache_dir=config.get("env_cache_dir")),
+                   tracking=TrackingOptions(experiment_id=experiment_id, tracking_uri=tracking_uri),
+                   synchronous=False, stream_output=bool(config.get("stream_output", True)))
 
 
 def spark_submit_backend() -> SparkSubmitBackend:

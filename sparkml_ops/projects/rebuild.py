@@ -76,6 +76,7 @@ def rebuild(run_id: str, *, tracking_uri: str | None = None, master: str | None 
     import mlflow
     from mlflow import MlflowClient
 
+    from sparkml_ops.projects.options import EnvOptions, SparkOptions, TrackingOptions
     from sparkml_ops.projects.runner import run
 
     tracking_uri = tracking_uri or mlflow.get_tracking_uri()
@@ -99,11 +100,12 @@ def rebuild(run_id: str, *, tracking_uri: str | None = None, master: str | None 
     except (KeyError, ValueError):
         params = dict(original.data.params)
     submitted = run(uri, tags.get(T.ENTRY_POINT, "main"), params, version=version,
-                    master=master or tags.get(T.MASTER), env_manager=manager,
-                    experiment_id=original.info.experiment_id, tracking_uri=tracking_uri,
-                    run_name=f"rebuild of {original.info.run_name or run_id}", env_cache_dir=env_cache_dir,
-                    progress=progress, stream_output=stream_output, pin_inputs=pins or None,
-                    tags={T.REBUILD_OF: run_id}, spark_conf=spark_conf, synchronous=True)
+                    spark=SparkOptions(master=master or tags.get(T.MASTER), conf=spark_conf or {}),
+                    env=EnvOptions(manager=manager, cache_dir=env_cache_dir, progress=progress),
+                    tracking=TrackingOptions(experiment_id=original.info.experiment_id, tracking_uri=tracking_uri,
+                                             run_name=f"rebuild of {original.info.run_name or run_id}",
+                                             tags={T.REBUILD_OF: run_id}, pin_inputs=pins),
+                    stream_output=stream_output, synchronous=True)
     new = client.get_run(submitted.run_id)
     diffs = compare_metrics(original.data.metrics, new.data.metrics)
     env_ok = tags.get(T.ENV_HASH) == new.data.tags.get(T.ENV_HASH)

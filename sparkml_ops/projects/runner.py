@@ -12,21 +12,18 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from sparkml_ops.envs import is_local_master
-from sparkml_ops.errors import BadInput
 from sparkml_ops.projects import tags as T
-from sparkml_ops.projects.command import build_launch, check_master, tracking_env
+from sparkml_ops.projects.command import build_launch, tracking_env
 from sparkml_ops.projects.environment import ProjectEnv, prepare_env
 from sparkml_ops.projects.mlproject import load_project
+from sparkml_ops.projects.options import EnvOptions, SparkOptions, TrackingOptions
 from sparkml_ops.projects.pins import PIN_ENV
 from sparkml_ops.projects.source import Source, fetch
 from sparkml_ops.projects.submitted import SubmittedRun
-
-DEFAULT_MASTER = "local[*]"
 
 
 def _experiment_id(client, experiment_name: str | None, experiment_id: str | None) -> str:
@@ -64,35 +61,41 @@ def _run_tags(source: Source, version: str | None, entry_point: str, env: Projec
 
 
 def run(uri: str, entry_point: str = "main", parameters: Mapping[str, Any] | None = None, *,
-        version: str | None = None, master: str | None = None,
-        deploy_mode: Literal["client", "cluster"] = "client",
-        spark_conf: Mapping[str, str] | None = None, spark_args: Sequence[str] = (),
-        env_manager: str | None = None, experiment_name: str | None = None, experiment_id: str | None = None,
-        run_name: str | None = None, tracking_uri: str | None = None, synchronous: bool = True,
-        env_cache_dir: Path | None = None, progress: bool = True, stream_output: bool = True,
-        pin_inputs: list[dict[str, Any]] | None = None, tags: Mapping[str, str] | None = None,
+        version: str | None = None, spark: SparkOptions = SparkOptions(), env: EnvOptions = EnvOptions(),
+        tracking: TrackingOptions = TrackingOptions(), synchronous: bool = True, stream_output: bool = True,
         keep_workdir: bool = False) -> SubmittedRun:
-    """Run an MLflow project as a spark-submit job and track it; returns a :class:`SubmittedRun`.
+    """Run an MLflow project as a tracked spark-submit job; returns a :class:`SubmittedRun`.
 
-    ``uri``: a local directory or git URL, optionally ``#subdirectory``; ``version``: commit,
-    tag or branch (git only). ``master`` defaults to ``local[*]``. ``env_manager``:
-    ``virtualenv`` (default; packed env), ``local`` (this interpreter) or ``conda``.
-    ``synchronous=True`` waits for the job (Ctrl-C cancels it: KILLED).
+    Args:
+        uri: a local directory or a git URL, optionally ``#subdirectory``.
+        entry_point: an entry point of the MLproject file, or a ``.py``/``.sh`` file of the project.
+        parameters: entry-point parameters; undeclared ones are passed as ``--key value``.
+        version: commit, tag or branch (git URIs only).
+        spark: where and how spark-submit runs the job (:class:`SparkOptions`).
+        env: the job's Python environment (:class:`EnvOptions`).
+        tracking: the run's experiment, name, tags and tracking URI (:class:`TrackingOptions`).
+        synchronous: wait for the job (Ctrl-C cancels it: KILLED); else return at once.
+        stream_output: copy the job's output to this process's stdout.
+        keep_workdir: keep the job's scratch directory (command line, logs) after it ends.
+
+    Raises:
+        BadInput: a bad parameter, master/deploy-mode pair or project file — before anything is
+            built or recorded. NotFound: a missing project, entry point or file.
+
+    Example::
+
+        from sparkml_ops.projects import EnvOptions, SparkOptions, run
+        submitted = run("examples/workflow", "load", {"rows": 1000, "out": "/tmp/wf/data"},
+                        spark=SparkOptions(master="local[2]"), env=EnvOptions(manager="local"))
+        print(submitted.run_id, submitted.get_status())
     """
     import mlflow
     from mlflow import MlflowClient
 
-    master = check_master(master or DEFAULT_MASTER)
-    if deploy_mode not in ("client", "cluster"):
-        raise BadInput(f"deploy_mode {deploy_mode!r} must be 'client' or 'cluster'")
-    if deploy_mode == "cluster" and is_local_master(master):
-        raise BadInput(f"deploy_mode 'cluster' needs a cluster master, not {master!r}")
-    if deploy_mode == "cluster" and master.startswith("spark://"):
-        raise BadInput(f"Spark standalone ({master}) cannot run Python applications in cluster deploy mode; "
-                       "use client mode there, or YARN/Kubernetes for cluster mode")
-    if env_manager == "uv":
-        env_manager = "virtualenv"  # MLflow's uv manager builds the same kind of env
+    master = spark.checked_master()
+    env_manager = "virtualenv" if env.manager == "uv" else env.manager  # MLflow's uv manager: the same env
     params = {str(k): v for k, v in (parameters or {}).items()}
+    pin_inputs = [dict(p) for p in tracking.pin_inputs]
     workdir = Path(tempfile.mkdtemp(prefix="sparkml_ops-run-"))
     try:
         source = fetch(uri, version, workdir)
@@ -100,18 +103,19 @@ def run(uri: str, entry_point: str = "main", parameters: Mapping[str, Any] | Non
         entry = project.entry_point(entry_point)
         declared, extra = entry.resolve(params, base_dir=Path.cwd())
         command = entry.command_line(declared, extra)
-        env = prepare_env(project, env_manager, cache_dir=env_cache_dir, progress=progress)
-        for warning in env.warnings:
+        project_env = prepare_env(project, env_manager, cache_dir=env.cache_dir, progress=env.progress)
+        for warning in project_env.warnings:
             print(f"sparkml_ops: warning: {warning}", file=sys.stderr)
 
-        tracking_uri = tracking_uri or mlflow.get_tracking_uri()
+        tracking_uri = tracking.tracking_uri or mlflow.get_tracking_uri()
         client = MlflowClient(tracking_uri)
-        exp_id = _experiment_id(client, experiment_name, experiment_id)
-        all_tags = _run_tags(source, version, entry.name, env, master, deploy_mode, command, tags or {})
+        exp_id = _experiment_id(client, tracking.experiment_name, tracking.experiment_id)
+        all_tags = _run_tags(source, version, entry.name, project_env, master, spark.deploy_mode, command,
+                             tracking.tags)
         all_tags[T.PROJECT_PARAMS] = json.dumps({**declared, **extra})
         if pin_inputs:
             all_tags[T.PINNED_INPUTS] = json.dumps(pin_inputs)[:4900]
-        created = client.create_run(exp_id, tags=all_tags, run_name=run_name or f"{project.name}:{entry.name}")
+        created = client.create_run(exp_id, tags=all_tags, run_name=tracking.run_name or f"{project.name}:{entry.name}")
         run_id = created.info.run_id
         from mlflow.entities import Param
 
@@ -123,9 +127,9 @@ def run(uri: str, entry_point: str = "main", parameters: Mapping[str, Any] | Non
     job_env = tracking_env(run_id, tracking_uri, exp_id,
                            {PIN_ENV: json.dumps(pin_inputs)} if pin_inputs else {})
     try:
-        launch = build_launch(command, project_dir=source.directory, project_name=project.name, env=env,
-                              master=master, deploy_mode=deploy_mode, job_env=job_env,
-                              spark_conf=dict(spark_conf or {}), spark_args=list(spark_args), workdir=workdir,
+        launch = build_launch(command, project_dir=source.directory, project_name=project.name, env=project_env,
+                              master=master, deploy_mode=spark.deploy_mode, job_env=job_env,
+                              spark_conf=dict(spark.conf), spark_args=list(spark.args), workdir=workdir,
                               app_name=f"{project.name}:{entry.name} ({run_id[:8]})")
         launch.env["SPARKML_OPS_APP_INFO"] = str(workdir / "app.json")
         (workdir / "command.json").write_text(json.dumps(launch.argv))

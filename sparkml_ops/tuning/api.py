@@ -8,7 +8,7 @@ parent run is created (or, with ``resume``, found and checked) and the loop star
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from sparkml_ops.tuning import space as S
 from sparkml_ops.tuning.launchers import Launcher, ProjectLauncher, SparkFunctionLauncher
@@ -16,6 +16,9 @@ from sparkml_ops.tuning.result import TuneResult
 from sparkml_ops.tuning.resume import check_parent, restore, study_tags
 from sparkml_ops.tuning.study import PREFIX, Settings, Study, StudyState, new_optuna_study
 from sparkml_ops.tuning.worker import pickle_objective
+
+if TYPE_CHECKING:
+    from sparkml_ops.projects.options import EnvManagerName
 
 Mode = Literal["min", "max"]
 SamplerName = Literal["tpe", "random", "grid"]
@@ -111,7 +114,7 @@ def tune_project(uri: str, space: Mapping[str, Any], *, entry_point: str = "main
                  parallelism: int = 2, metric: str = "loss", mode: Mode = "min", experiment: str | None = None,
                  run_name: str | None = None, sampler: SamplerName = "tpe", seed: int | None = None,
                  timeout_s: float | None = None, max_failures: int | None = None, patience: int | None = None,
-                 master: str | None = None, env_manager: str | None = None,
+                 master: str | None = None, env_manager: EnvManagerName | None = None,
                  spark_conf: Mapping[str, str] | None = None, spark_args: Sequence[str] = (),
                  resume: str | None = None) -> TuneResult:
     """Tune an MLflow project: each trial is a project run (spark-submit job), its params the trial's values.

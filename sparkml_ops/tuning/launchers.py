@@ -13,9 +13,12 @@ import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sparkml_ops.tuning.worker import TrialOutcome, TrialTask, check_result, run_trial
+
+if TYPE_CHECKING:
+    from sparkml_ops.projects.options import EnvManagerName
 
 ERROR_TAG = "sparkml_ops.tuning.error"
 
@@ -96,19 +99,22 @@ class ProjectLauncher:
     records_outcome = False  # the job logged its metrics and the backend ended its run
 
     def __init__(self, uri: str, *, entry_point: str, client: Any, experiment_id: str, tracking_uri: str,
-                 metric: str, master: str | None, env_manager: str | None,
+                 metric: str, master: str | None, env_manager: EnvManagerName | None,
                  spark_conf: Mapping[str, str] | None = None, spark_args: Sequence[str] = ()) -> None:
         self._uri, self._entry_point = uri, entry_point
         self._client, self._experiment_id = client, experiment_id
         self._tracking_uri, self._metric = tracking_uri, metric
-        self._master, self._env_manager = master, env_manager
-        self._spark_conf, self._spark_args = dict(spark_conf or {}), list(spark_args)
+        from sparkml_ops.projects.options import SparkOptions
+
+        self._env_manager = env_manager
+        self._spark = SparkOptions(master=master, conf=dict(spark_conf or {}), args=tuple(spark_args))
         self._running: dict[int, Any] = {}
         self._lock = threading.Lock()
         self._env_ready = threading.Lock()  # the first trial builds (or finds) the env; the others reuse it
         self._built = False
 
     def launch(self, trial: TrialSpec) -> TrialOutcome:
+        from sparkml_ops.projects.options import EnvOptions, TrackingOptions
         from sparkml_ops.projects.runner import run
 
         started = int(time.time() * 1000)
@@ -116,11 +122,11 @@ class ProjectLauncher:
                       for k, v in trial.flat_params.items()}
 
         def submit():
-            return run(self._uri, self._entry_point, parameters, master=self._master, env_manager=self._env_manager,
-                       spark_conf=self._spark_conf, spark_args=self._spark_args,
-                       experiment_id=self._experiment_id, tracking_uri=self._tracking_uri,
-                       run_name=trial.run_name, tags=trial.tags, synchronous=False, progress=False,
-                       stream_output=False)
+            return run(self._uri, self._entry_point, parameters, spark=self._spark,
+                       env=EnvOptions(manager=self._env_manager, progress=False),
+                       tracking=TrackingOptions(experiment_id=self._experiment_id, tracking_uri=self._tracking_uri,
+                                                run_name=trial.run_name, tags=trial.tags),
+                       synchronous=False, stream_output=False)
 
         if self._built:
             submitted = submit()

@@ -141,10 +141,10 @@ def test_master_and_source_validation(tmp_path: Path):
     ("spark://127.0.0.1:7077", "cannot run Python applications in cluster deploy mode"),
 ])
 def test_cluster_deploy_mode_is_refused_where_spark_cannot_do_it(tmp_path: Path, master, message):
-    from sparkml_ops.projects import run
+    from sparkml_ops.projects import SparkOptions, run
 
     with pytest.raises(BadInput, match=message):
-        run(str(tmp_path / "never-read"), master=master, deploy_mode="cluster")
+        run(str(tmp_path / "never-read"), spark=SparkOptions(master=master, deploy_mode="cluster"))
 
 
 def test_git_source_versions_and_subdirectory(git_repo, tmp_path: Path):

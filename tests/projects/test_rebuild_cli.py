@@ -7,9 +7,11 @@ from pathlib import Path
 
 from mlflow import MlflowClient
 
-from sparkml_ops.projects import rebuild, run
+from sparkml_ops.projects import EnvOptions, rebuild, run
 from tests.cli_run import run_cli
 from tests.projects.conftest import git, write_project
+
+LOCAL_ENV = EnvOptions(manager="local")  # this interpreter: no env to build
 
 
 def last_json(capsys) -> dict:
@@ -91,14 +93,14 @@ def test_rebuild_reads_the_original_input_version(tracking_uri, tmp_path: Path):
     write_deltalake(str(table), pd.DataFrame({"x": [1.0]}))
     write_deltalake(str(table), pd.DataFrame({"x": [2.0, 3.0]}), mode="append")  # version 1
 
-    original = run(str(repo / "scorer"), parameters={"data": str(table)}, env_manager="local", stream_output=False)
+    original = run(str(repo / "scorer"), parameters={"data": str(table)}, env=LOCAL_ENV, stream_output=False)
     client = MlflowClient()
     first = client.get_run(original.run_id)
     assert first.info.status == "FINISHED" and first.data.metrics == {"mean": 2.0, "rows": 3.0}
     assert first.data.tags["sparkml_ops.project.repo_subdirectory"] == "scorer"
 
     write_deltalake(str(table), pd.DataFrame({"x": [100.0]}), mode="append")  # the data moves on
-    latest = run(str(repo / "scorer"), parameters={"data": str(table)}, env_manager="local", stream_output=False)
+    latest = run(str(repo / "scorer"), parameters={"data": str(table)}, env=LOCAL_ENV, stream_output=False)
     assert client.get_run(latest.run_id).data.metrics == {"mean": 26.5, "rows": 4.0}
 
     result = rebuild(original.run_id, stream_output=False)

@@ -11,7 +11,7 @@ import pytest
 from mlflow import MlflowClient
 
 from sparkml_ops.envs import build_packed_env
-from sparkml_ops.projects import run
+from sparkml_ops.projects import EnvOptions, SparkOptions, run
 
 QUIET = {"spark.ui.enabled": "false"}
 
@@ -45,8 +45,8 @@ def live_members_of_group(pgid: int) -> list[int]:
 
 
 def test_run_on_local_master_from_packed_env(tracking_uri, spark_project: Path, env_cache: Path):
-    submitted = run(str(spark_project), "main", {"alpha": 2}, master="local[2]", spark_conf=QUIET,
-                    env_cache_dir=env_cache, stream_output=False)
+    submitted = run(str(spark_project), "main", {"alpha": 2}, spark=SparkOptions(master="local[2]", conf=QUIET),
+                    env=EnvOptions(cache_dir=env_cache), stream_output=False)
     assert submitted.get_status() == "FINISHED"
     client = MlflowClient()
     result = client.get_run(submitted.run_id)
@@ -66,8 +66,8 @@ def test_run_on_local_master_from_packed_env(tracking_uri, spark_project: Path, 
     log = Path(mlflow.artifacts.download_artifacts(run_id=submitted.run_id, artifact_path="driver.log"))
     assert "SparkContext" in log.read_text()
 
-    failed = run(str(spark_project), "fail", master="local[1]", spark_conf=QUIET, env_cache_dir=env_cache,
-                 stream_output=False)
+    failed = run(str(spark_project), "fail", spark=SparkOptions(master="local[1]", conf=QUIET),
+                 env=EnvOptions(cache_dir=env_cache), stream_output=False)
     assert not failed.wait() and failed.get_status() == "FAILED"
     bad = client.get_run(failed.run_id)
     assert bad.info.status == "FAILED" and bad.data.tags["sparkml_ops.exit_code"] == "1"
@@ -78,8 +78,8 @@ def test_run_on_local_master_from_packed_env(tracking_uri, spark_project: Path, 
 
 
 def test_cancel_kills_the_job_and_every_process(tracking_uri, spark_project: Path, env_cache: Path):
-    submitted = run(str(spark_project), "sleep", master="local[2]", spark_conf=QUIET, env_cache_dir=env_cache,
-                    synchronous=False, stream_output=False)
+    submitted = run(str(spark_project), "sleep", spark=SparkOptions(master="local[2]", conf=QUIET),
+                    env=EnvOptions(cache_dir=env_cache), synchronous=False, stream_output=False)
     app_file = submitted._workdir / "app.json"
     deadline = time.monotonic() + 120
     while not app_file.exists() and time.monotonic() < deadline:

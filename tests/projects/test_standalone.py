@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from sparkml_ops.projects import run
+from sparkml_ops.projects import EnvOptions, SparkOptions, run
 from sparkml_ops.projects.command import spark_submit_path
 
 
@@ -75,9 +75,9 @@ def test_project_on_standalone_cluster_ships_the_packed_env(tracking_uri, spark_
                                                            standalone, monkeypatch):
     master, work_dir = standalone
     monkeypatch.setenv("SPARK_LOCAL_IP", "127.0.0.1")  # the driver listens on loopback only
-    submitted = run(str(spark_project), "main", {"alpha": 1, "n": 5}, master=master,
-                    spark_conf={"spark.ui.enabled": "false", "spark.executor.memory": "512m"},
-                    env_cache_dir=env_cache, stream_output=False)
+    spark = SparkOptions(master=master, conf={"spark.ui.enabled": "false", "spark.executor.memory": "512m"})
+    submitted = run(str(spark_project), "main", {"alpha": 1, "n": 5}, spark=spark, env=EnvOptions(cache_dir=env_cache),
+                    stream_output=False)
     result = MlflowClient().get_run(submitted.run_id)
     assert result.info.status == "FINISHED", submitted.driver_log
     assert result.data.metrics == {"total": 10.0}
