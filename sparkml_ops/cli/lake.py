@@ -18,7 +18,7 @@ def open_store(root: str | None) -> DeltaTrackingStore:
     from sparkml_ops import config
     from sparkml_ops.tracking.store import DeltaTrackingStore
 
-    return DeltaTrackingStore(config.tracking_uri(root))  # type: ignore[abstract]  # MLflow's GenAI-only abstract
+    return DeltaTrackingStore(config.tracking_uri(root))
 
 
 @click.command()

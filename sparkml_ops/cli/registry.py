@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from sparkml_ops.cli.options import root_option
 
+if TYPE_CHECKING:
+    from sparkml_ops.registry.store import DeltaRegistryStore
+
 _FORMATS = click.Choice(("table", "json"))
 
 
-def _store(root: str | None):
+def _store(root: str | None) -> DeltaRegistryStore:
     from sparkml_ops import config
     from sparkml_ops.registry.store import DeltaRegistryStore
 
@@ -24,7 +29,7 @@ def _when(ms: int | None) -> str:
     return "" if ms is None else datetime.fromtimestamp(ms / 1000, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _emit(rows: list[dict], fmt: str, empty: str) -> None:
+def _emit(rows: list[dict[str, Any]], fmt: str, empty: str) -> None:
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2))
         return
@@ -38,7 +43,7 @@ def _emit(rows: list[dict], fmt: str, empty: str) -> None:
         click.echo("  ".join(str(row[c]).ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
 
 
-def _all(search, **kwargs) -> list:
+def _all(search: Callable[..., Any], **kwargs: Any) -> list[Any]:
     """Every page of a registry search."""
     items, token = [], None
     while True:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -14,12 +14,12 @@ if TYPE_CHECKING:
     from sparkml_ops.tuning.api import Mode, SamplerName
 
 
-def _spaces(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict:
+def _spaces(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, Any]:
     """Repeated ``--space NAME=KIND:ARGS`` as a search space (errors name the bad spec)."""
     from sparkml_ops.errors import BadInput
     from sparkml_ops.tuning.space import parse_spec
 
-    space: dict = {}
+    space: dict[str, Any] = {}
     for spec in values:
         try:
             name, dist = parse_spec(spec)
@@ -53,7 +53,7 @@ def _spaces(ctx: click.Context, param: click.Parameter, values: tuple[str, ...])
 @click.option("--run-name", help="name of the study's parent run")
 @click.option("--resume", metavar="PARENT_RUN_ID", help="continue the study of this parent run")
 @root_option
-def tune(uri: str, entry_point: str, space: dict, metric: str, mode: Mode, max_trials: int, parallelism: int,
+def tune(uri: str, entry_point: str, space: dict[str, Any], metric: str, mode: Mode, max_trials: int, parallelism: int,
          sampler: SamplerName, seed: int | None, timeout_s: float | None, max_failures: int | None,
          patience: int | None, master: str | None, env_manager: EnvManagerName | None, conf: dict[str, str],
          experiment_name: str | None, run_name: str | None, resume: str | None, root: str | None) -> int:

@@ -14,7 +14,7 @@ import sys
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sparkml_ops.projects import tags as T
 from sparkml_ops.projects.command import build_launch, tracking_env
@@ -25,14 +25,17 @@ from sparkml_ops.projects.pins import PIN_ENV
 from sparkml_ops.projects.source import Source, fetch
 from sparkml_ops.projects.submitted import SubmittedRun
 
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
 
-def _experiment_id(client, experiment_name: str | None, experiment_id: str | None) -> str:
+
+def _experiment_id(client: MlflowClient, experiment_name: str | None, experiment_id: str | None) -> str:
     if experiment_id is not None:
         return str(client.get_experiment(str(experiment_id)).experiment_id)
     name = experiment_name or os.environ.get("MLFLOW_EXPERIMENT_NAME")
     if name:
         found = client.get_experiment_by_name(name)
-        return found.experiment_id if found else client.create_experiment(name)
+        return str(found.experiment_id) if found else client.create_experiment(name)
     from mlflow.tracking import fluent
 
     active = fluent._get_experiment_id()  # mlflow.set_experiment(), $MLFLOW_EXPERIMENT_ID, notebook context

@@ -54,7 +54,7 @@ class DataSource:
 # ----------------------------------------------------------------------------- resolving
 
 
-def from_path(path: str | os.PathLike[str], *, version: int | None = None, format: str | None = None,
+def from_path(path: str | os.PathLike[str], *, version: int | None = None, format: Kind | None = None,
               storage_options: dict[str, str] | None = None) -> DataSource:
     """A Delta table (at ``version``, default current) or a Parquet/CSV file or directory."""
     location = _normalise(os.fspath(path))

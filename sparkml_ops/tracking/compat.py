@@ -29,7 +29,7 @@ try:
     from mlflow.utils.uri import validate_path_within_directory
 except ImportError:
 
-    def validate_path_within_directory(base_dir: str, constructed_path: str) -> str:  # type: ignore[misc]
+    def validate_path_within_directory(base_dir: str, constructed_path: str) -> str:
         """A download target must stay inside the destination directory, symlinks resolved."""
         base = pathlib.Path(base_dir).resolve()
         target = pathlib.Path(constructed_path).resolve()

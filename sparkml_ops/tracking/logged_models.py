@@ -129,9 +129,9 @@ class LoggedModelsMixin:
         from mlflow.entities import RunTag
         from mlflow.utils.mlflow_tags import MLFLOW_LOGGED_MODELS
 
-        run = self.get_run(run_id)  # type: ignore[attr-defined]
+        run = self.get_run(run_id)
         history = json.loads(run.data.tags.get(MLFLOW_LOGGED_MODELS, "[]"))
-        self.set_tag(run_id, RunTag(MLFLOW_LOGGED_MODELS, json.dumps(history + [mlflow_model.get_tags_dict()])))  # type: ignore[attr-defined]
+        self.set_tag(run_id, RunTag(MLFLOW_LOGGED_MODELS, json.dumps(history + [mlflow_model.get_tags_dict()])))
 
     def search_logged_models(self, experiment_ids, filter_string=None, datasets=None, max_results=None,
                              order_by=None, page_token=None) -> PagedList[LoggedModel]:
