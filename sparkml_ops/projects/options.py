@@ -19,6 +19,16 @@ from sparkml_ops.projects.command import check_master
 DeployMode = Literal["client", "cluster"]
 EnvManagerName = Literal["virtualenv", "local", "conda", "uv"]
 DEFAULT_MASTER = "local[*]"
+ENV_MANAGERS: dict[str, EnvManagerName] = {"virtualenv": "virtualenv", "local": "local", "conda": "conda", "uv": "uv"}
+
+
+def env_manager_name(value: str | None) -> EnvManagerName | None:
+    """``value`` (a CLI argument or a recorded tag) as an env manager; :class:`BadInput` names the allowed ones."""
+    if value is None:
+        return None
+    if value not in ENV_MANAGERS:
+        raise BadInput(f"env manager {value!r} is not one of {sorted(ENV_MANAGERS)}")
+    return ENV_MANAGERS[value]
 
 
 @dataclass(frozen=True)

@@ -76,7 +76,7 @@ def rebuild(run_id: str, *, tracking_uri: str | None = None, master: str | None 
     import mlflow
     from mlflow import MlflowClient
 
-    from sparkml_ops.projects.options import EnvOptions, SparkOptions, TrackingOptions
+    from sparkml_ops.projects.options import EnvOptions, SparkOptions, TrackingOptions, env_manager_name
     from sparkml_ops.projects.runner import run
 
     tracking_uri = tracking_uri or mlflow.get_tracking_uri()
@@ -94,7 +94,7 @@ def rebuild(run_id: str, *, tracking_uri: str | None = None, master: str | None 
     for name in unversioned_delta_inputs(inputs):
         print(f"sparkml_ops: warning: input {name} has no recorded Delta version; the rebuild reads its latest",
               file=sys.stderr)
-    manager = tags.get(T.ENV_MANAGER) or None
+    manager = env_manager_name(tags.get(T.ENV_MANAGER) or None)
     try:  # only what the runner passed: params the job logged itself are not entry-point parameters
         params = json.loads(tags[T.PROJECT_PARAMS])
     except (KeyError, ValueError):

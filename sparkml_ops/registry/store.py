@@ -220,7 +220,7 @@ class DeltaRegistryStore(UnsupportedRegistryMixin, AbstractStore):
             models = [entities.registered_model(snap, k) for k in keys]
         return PagedList(models, SearchUtils.create_page_token(offset + max_results) if more else None)
 
-    def get_registered_model(self, name):
+    def get_registered_model(self, name: str) -> RegisteredModel:
         with self._read() as snap:
             return entities.registered_model(snap, self._model_key(snap, name))
 
@@ -405,7 +405,7 @@ class DeltaRegistryStore(UnsupportedRegistryMixin, AbstractStore):
 
     # ------------------------------------------------------------------ aliases
 
-    def set_registered_model_alias(self, name, alias, version):
+    def set_registered_model_alias(self, name: str, alias: str, version: str | int) -> None:
         _validate_model_name(name)
         _validate_model_alias_name(alias)
         _validate_model_alias_name_reserved(alias)

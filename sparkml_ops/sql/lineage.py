@@ -22,11 +22,11 @@ from mlflow.utils.validation import _validate_run_id
 from sparkml_ops import config
 from sparkml_ops.errors import BadInput, NotFound
 from sparkml_ops.sql import datasets
-from sparkml_ops.sql.datasets import DataSource
+from sparkml_ops.sql.datasets import DataSource, Kind
 
 
 def log_input(source: Any, *, name: str | None = None, context: str = "training", version: int | None = None,
-              format: str | None = None, run_id: str | None = None) -> Dataset:
+              format: Kind | None = None, run_id: str | None = None) -> Dataset:
     """Record ``source`` as an input of the active run (started if none, as ``mlflow.log_*`` do).
 
     ``source``: a path (Delta table, Parquet or CSV file or directory), a ``deltalake.DeltaTable``,
@@ -45,7 +45,7 @@ def log_input(source: Any, *, name: str | None = None, context: str = "training"
     return dataset
 
 
-def resolve_source(source: Any, *, version: int | None = None, format: str | None = None) -> DataSource:
+def resolve_source(source: Any, *, version: int | None = None, format: Kind | None = None) -> DataSource:
     """Pin ``source`` to exact data (see :func:`log_input`)."""
     if version is not None and (isinstance(version, bool) or not isinstance(version, int) or version < 0):
         raise BadInput(f"version={version!r} must be a Delta table version (an int >= 0)")
