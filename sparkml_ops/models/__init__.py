@@ -12,7 +12,14 @@ Public entry points are imported lazily, so ``import sparkml_ops.models`` starts
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # type checkers see the lazy exports; at run time __getattr__ imports them
+    from sparkml_ops.models.compile import NotCompilable, compile_model, to_sql
+    from sparkml_ops.models.environment import ModelEnvWarning
+    from sparkml_ops.models.resolve import ResolvedModel, resolve_model
+    from sparkml_ops.models.scoring import predict_frame, score
+    from sparkml_ops.models.udf import ModelUDF, spark_udf
 
 _EXPORTS = {
     "spark_udf": "sparkml_ops.models.udf",
@@ -27,7 +34,8 @@ _EXPORTS = {
     "NotCompilable": "sparkml_ops.models.compile",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = ["ModelEnvWarning", "ModelUDF", "NotCompilable", "ResolvedModel", "compile_model", "predict_frame",
+           "resolve_model", "score", "spark_udf", "to_sql"]  # = _EXPORTS (tests/test_exports.py)
 
 
 def __getattr__(name: str) -> Any:

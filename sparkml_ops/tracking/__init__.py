@@ -6,7 +6,10 @@ package does not import MLflow's validation or pyarrow compute.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # type checkers see the lazy export; at run time __getattr__ imports it
+    from sparkml_ops.tracking.bulk import log_table
 
 __all__ = ["log_table"]
 
