@@ -165,8 +165,7 @@ def _distinct_keys(keys: pa.ChunkedArray) -> list[str]:
 def _metrics(data: pa.Table) -> pa.Table:
     _check_columns(data, ("key", "value"), METRIC_COLUMNS, "metrics")
     n = data.num_rows
-    keys = _strings(data.column("key"), "key", "metrics")
-    keys = keys if pa.types.is_dictionary(keys.type) else pc.dictionary_encode(keys)
+    keys = _strings(data.column("key"), "key", "metrics")  # kept as given: encoding costs more than it saves
     for key in _distinct_keys(keys):
         _validate_metric_name(key, "key")
     value = data.column("value")
