@@ -35,6 +35,12 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, TRANSIENT)
 
 
+def is_relisted(exc: BaseException) -> bool:
+    """For readers: a data file vanished between listing and reading it (compaction, gc), or a
+    commit race — listing the table again fixes both."""
+    return isinstance(exc, FileNotFoundError) or is_transient(exc)
+
+
 def backoff(attempt: int, *, base_s: float = 0.005, cap_s: float = 1.0) -> None:
     """Sleep ``base_s * 2**attempt`` (at most ``cap_s``), jittered so racing writers spread out."""
     time.sleep(min(cap_s, base_s * 2 ** min(attempt, 30)) * (0.5 + random.random()))
@@ -53,6 +59,7 @@ def retry(
     what: str,
     attempts: int = MAX_ATTEMPTS,
     settled: Callable[[BaseException], bool] | None = None,
+    transient: Callable[[BaseException], bool] = is_transient,
     base_s: float = 0.005,
     cap_s: float = 1.0,
 ) -> T | None:
@@ -62,7 +69,9 @@ def retry(
     one still failing after ``attempts``. ``settled(exc)``, called on every delta-rs or OS error
     before it is classified, drops stale handles and answers whether the work is done anyway
     (an idempotent commit that landed before the error, a table another process created): then
-    ``retry`` returns None. Errors that are neither ours nor delta-rs's nor the OS's propagate.
+    ``retry`` returns None. ``transient`` widens what is retried for a reader: a data file
+    listed and then rewritten by compaction (``FileNotFoundError``) is worth listing again.
+    Errors that are neither ours nor delta-rs's nor the OS's propagate.
     """
     for attempt in range(attempts):
         try:
@@ -73,7 +82,7 @@ def retry(
                 raise
             if settled is not None and settled(exc):
                 return None
-            if not is_transient(exc) or attempt == attempts - 1:
+            if not transient(exc) or attempt == attempts - 1:
                 if ours:
                     raise
                 raise terminal(exc, what) from exc

@@ -141,3 +141,15 @@ def test_concurrent_creators_of_one_table_all_succeed(tmp_path):
         thread.join()
     assert errors == []
     assert DeltaTable(location.table_uri("t")).version() == 0
+
+
+def test_readers_list_again_when_a_listed_file_vanished(real_errors):
+    from sparkml_ops.lake.retry import is_relisted
+
+    vanished = FileNotFoundError("part-0001.parquet")
+    action = _Flaky(vanished, real_errors["commit_failed"])
+    assert retry(action, what="read t", transient=is_relisted, base_s=0.0001) == "done"
+    assert action.calls == 3
+    with pytest.raises(StorageError, match="FileNotFoundError"):  # a writer's missing file stays terminal
+        retry(_Flaky(vanished), what="commit to t")
+    assert not is_relisted(real_errors["schema_mismatch"])

@@ -30,7 +30,7 @@ from sparkml_ops.lake.blobs.incremental import CommitHandle, DeltaFiles
 from sparkml_ops.lake.blobs.tables import CHUNKS
 from sparkml_ops.lake.fileio import TableFiles
 from sparkml_ops.lake.location import RootLocation
-from sparkml_ops.lake.retry import retry
+from sparkml_ops.lake.retry import is_relisted, retry
 
 ROW_GROUP_BYTES = 4 * 1024 * 1024
 FILE_BYTES = 128 * 1024 * 1024
@@ -223,34 +223,34 @@ class ChunkIndex:
         self._lock = threading.RLock()
 
     def refresh(self) -> None:
-        with self._lock:
-            for attempt in range(6):
-                _, removed = self._delta.refresh()
-                for path in removed:
-                    self._per_file.pop(path, None)
-                new: dict[str, pa.Table] = {}
-                try:
-                    for path in self._delta.sizes:
-                        if path not in self._per_file:
-                            new[path] = self._read_file_index(path)
-                except FileNotFoundError:  # rewritten by gc after we listed it: list again
-                    if removed:
-                        self._table, self._hashes = None, None
-                        self.generation += 1
-                    self._delta.force_check()
-                    time.sleep(0.02 * attempt)
-                    continue
-                self._per_file.update(new)
-                if new or removed:
-                    self._table = None
+        def attempt() -> None:
+            _, removed = self._delta.refresh()
+            for path in removed:
+                self._per_file.pop(path, None)
+            new: dict[str, pa.Table] = {}
+            try:
+                for path in self._delta.sizes:
+                    if path not in self._per_file:
+                        new[path] = self._read_file_index(path)
+            except FileNotFoundError:  # rewritten by gc after we listed it: list again
+                if removed:
+                    self._table, self._hashes = None, None
                     self.generation += 1
-                    if removed:
-                        self._hashes = None
-                    elif self._hashes is not None:
-                        for table in new.values():
-                            self._hashes.update(table.column("hash").to_pylist())
-                return
-            raise StorageError(f"chunk table {self._delta.uri} keeps changing under the reader; retry")
+                self._delta.force_check()
+                raise
+            self._per_file.update(new)
+            if new or removed:
+                self._table = None
+                self.generation += 1
+                if removed:
+                    self._hashes = None
+                elif self._hashes is not None:
+                    for table in new.values():
+                        self._hashes.update(table.column("hash").to_pylist())
+
+        with self._lock:
+            retry(attempt, what=f"read chunk table {self._delta.uri} (it keeps changing under the reader; retry)",
+                  attempts=6, transient=is_relisted, base_s=0.01, cap_s=0.1)
 
     def _read_file_index(self, path: str) -> pa.Table:
         try:

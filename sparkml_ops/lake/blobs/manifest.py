@@ -23,6 +23,7 @@ from sparkml_ops.lake.blobs.incremental import CommitHandle, DeltaFiles
 from sparkml_ops.lake.blobs.tables import FILES
 from sparkml_ops.lake.fileio import TableFiles
 from sparkml_ops.lake.location import RootLocation
+from sparkml_ops.lake.retry import is_relisted, retry
 
 KIND_FILE = "file"
 KIND_DIR = "dir"  # an explicitly logged empty directory
@@ -60,25 +61,25 @@ class Manifest:
         self._last_seq = 0
 
     def refresh(self) -> None:
+        def attempt() -> None:
+            added, removed = self._delta.refresh()
+            try:
+                if removed:  # compaction rewrote files: rebuild from the current ones
+                    rows = self._read(list(self._delta.sizes))
+                    self._latest = _with_key(latest(rows, ["namespace", "path"]))
+                elif added:
+                    self._fold(self._read(added))
+            except FileNotFoundError:  # rewritten after we listed it: start over from the current files
+                self._delta.reset()
+                self._latest = _with_key(FILES.schema.empty_table())
+                raise
+            if added or removed:
+                self._live = None
+                self.generation += 1
+
         with self._lock:
-            for attempt in range(6):
-                added, removed = self._delta.refresh()
-                try:
-                    if removed:  # compaction rewrote files: rebuild from the current ones
-                        rows = self._read(list(self._delta.sizes))
-                        self._latest = _with_key(latest(rows, ["namespace", "path"]))
-                    elif added:
-                        self._fold(self._read(added))
-                except FileNotFoundError:
-                    self._delta.reset()
-                    self._latest = _with_key(FILES.schema.empty_table())
-                    time.sleep(0.02 * attempt)
-                    continue
-                if added or removed:
-                    self._live = None
-                    self.generation += 1
-                return
-            raise StorageError(f"blob manifest {self._delta.uri} keeps changing under the reader; retry")
+            retry(attempt, what=f"read blob manifest {self._delta.uri} (it keeps changing under the reader; retry)",
+                  attempts=6, transient=is_relisted, base_s=0.01, cap_s=0.1)
 
     def _read(self, paths: list[str]) -> pa.Table:
         parts = []
