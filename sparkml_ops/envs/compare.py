@@ -12,6 +12,7 @@ from importlib import metadata
 from sparkml_ops.envs.spec import normalise_requirements
 
 
+# Kept instead of mlflow's _check_requirement_satisfied: it passes unparsable lines and URL requirements silently.
 def compare_with_current(requirements: Sequence[str]) -> list[str]:
     """Human-readable differences between ``requirements`` and installed packages ([] when all hold).
 

@@ -142,6 +142,8 @@ def _find_mlproject(directory: Path) -> Path | None:
     return None
 
 
+# Kept instead of mlflow.projects._project_spec.load_project: that validates nothing (a malformed file
+# raises AttributeError, int/float values are never checked, unknown types pass) and downloads remote paths.
 def load_project(directory: Path) -> Project:
     """Parse ``directory``'s MLproject file, or describe a directory without one."""
     directory = Path(directory).resolve()

@@ -72,7 +72,19 @@ def compare_metrics(old: dict[str, float], new: dict[str, float], rel_tol: float
 def rebuild(run_id: str, *, tracking_uri: str | None = None, master: str | None = None,
             env_cache_dir: Path | None = None, progress: bool = True, stream_output: bool = True,
             spark_conf: dict[str, str] | None = None) -> RebuildResult:
-    """Re-run ``run_id`` as a new run (see module docstring) and compare the final metrics."""
+    """Re-run ``run_id`` as a new run (see module docstring) and compare the final metrics.
+
+    Args:
+        run_id: a finished run started by :func:`sparkml_ops.projects.run`.
+        tracking_uri: default ``mlflow.get_tracking_uri()``.
+        master: default the original run's master; ``spark_conf``: extra Spark settings.
+        env_cache_dir, progress, stream_output: as in :class:`EnvOptions` and ``run``.
+
+    Raises:
+        BadInput: the run was not a project run. InvalidState: it has not ended yet.
+
+    Example: ``result = rebuild(run_id); assert result.metrics_match and result.env_hash_matches``.
+    """
     import mlflow
     from mlflow import MlflowClient
 

@@ -74,8 +74,18 @@ def query(sql: str, root: str | os.PathLike[str] | None = None, *, as_of: AsOf =
           output: Literal["arrow", "pandas"] = "arrow"):
     """Run one read-only SELECT over the tracking views of ``root``; an Arrow table or pandas frame.
 
-    ``root`` defaults to mlflow's ``delta:`` tracking URI, then the configured root. ``as_of``
-    is a ``runs`` table version or a timestamp (see :mod:`sparkml_ops.sql.snapshots`).
+    Args:
+        sql: one ``SELECT`` (or ``WITH … SELECT``) over the views (``runs``, ``params``, ``metrics``,
+            ``latest_metrics``, ``runs_wide`` …; see ``VIEW_DOCS``).
+        root: defaults to mlflow's ``delta:`` tracking URI, then the configured root.
+        as_of: a ``runs`` table version or a timestamp (see :mod:`sparkml_ops.sql.snapshots`).
+        output: ``"arrow"`` (a ``pyarrow.Table``) or ``"pandas"``.
+
+    Raises:
+        BadInput: a statement that writes, an unknown ``output`` or a bad ``as_of``.
+        NotFound: ``root`` is not a tracking root.
+
+    Example: ``query("SELECT run_id, value FROM latest_metrics WHERE key = 'rmse' ORDER BY value LIMIT 5")``.
     """
     if output not in ("arrow", "pandas"):
         raise BadInput(f"output={output!r} is not supported; use 'arrow' or 'pandas'")

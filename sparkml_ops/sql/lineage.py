@@ -31,7 +31,11 @@ def log_input(source: Any, *, name: str | None = None, context: str = "training"
 
     ``source``: a path (Delta table, Parquet or CSV file or directory), a ``deltalake.DeltaTable``,
     or a Spark DataFrame read from one of those. ``version`` pins a Delta version (default:
-    the current one, or for a DataFrame the one it reads). Returns the logged MLflow dataset.
+    the current one, or for a DataFrame the one it reads); ``format``: ``delta``, ``parquet`` or
+    ``csv`` (default: from the path). Returns the logged MLflow dataset.
+
+    Raises :class:`BadInput` for an empty name/context, a bad version or an unreadable source.
+    Example: ``log_input("/data/features", version=3, context="training")``.
     """
     if not isinstance(context, str) or not context.strip():
         raise BadInput(f"context={context!r} must be a non-empty string such as 'training' or 'evaluation'")
