@@ -32,7 +32,8 @@ from _common import (  # noqa: E402
     workdir,
 )
 
-GROUPS = ("log_metric", "log_batch", "log_table", "create_runs", "metric_history", "search", "concurrent")
+GROUPS = ("log_metric", "log_batch", "log_table", "create_runs", "metric_history", "search", "concurrent",
+          "recovery")
 KINDS = ("ours", "sqlite", "file")
 REFS = ("sqlite", "file")
 CACHE_DIR = Path("~/.cache/sparkml_ops/bench").expanduser()
@@ -46,6 +47,7 @@ SIZES: dict[str, dict[str, Any]] = {
         "metric_history": 5_000,
         "search": {"ours_experiments": 2, "runs_per_experiment": 2_500, "sqlite": 200, "file": 50},
         "concurrent": {"processes": 4, "ours": 10_000, "sqlite": 500, "file": 500},
+        "recovery": {"ours": 2_000, "sqlite": 200},
     },
     "full": {
         "log_metric": {"ours": 20_000, "sqlite": 1_500, "file": 5_000},
@@ -55,6 +57,7 @@ SIZES: dict[str, dict[str, Any]] = {
         "metric_history": 100_000,
         "search": {"ours_experiments": 10, "runs_per_experiment": 10_000, "sqlite": 10_000, "file": 1_000},
         "concurrent": {"processes": 8, "ours": 200_000, "sqlite": 4_000, "file": 4_000},
+        "recovery": {"ours": 20_000, "sqlite": 1_000},
     },
 }
 
@@ -68,6 +71,7 @@ TARGETS = {
     "search_all_ms": 500.0,
     "concurrent_points_per_s": 100_000.0,
     "search_peak_rss_mb": 1024.0,
+    "recovery_visible_s": 5.0,
 }
 
 
@@ -564,6 +568,57 @@ def _check_points(kind: str, stores: Stores, client, run_ids: list[str], points:
             "leftover_wal_dirs": len(leftover_wal)}
 
 
+# ================================================================ a killed writer, seen by a live reader
+
+def _acking_writer(uri: str, run_id: str, ack_path: str) -> None:
+    """Log one step per call, writing each step to ``ack_path`` after its call returned."""
+    reference_env()
+    from mlflow import MlflowClient
+
+    client = MlflowClient(uri)
+    with open(ack_path, "w") as ack:
+        step = 0
+        while True:
+            client.log_metric(run_id, "loss", float(step), step=step)
+            ack.write(f"{step}\n")
+            ack.flush()
+            step += 1
+
+
+def _last_ack(path: Path) -> int:
+    lines = path.read_text().split() if path.exists() else []
+    return int(lines[-1]) if lines else -1
+
+
+def bench_recovery(stores: Stores, sizes: dict[str, int], quick: bool) -> None:
+    import os
+    import signal
+
+    visible_s, counts = {}, {}
+    for kind in ("ours", "sqlite"):
+        client = stores.client(kind, "recovery")
+        run_id = client.create_run(client.create_experiment("recovery")).info.run_id
+        client.get_metric_history(run_id, "loss")  # the reader has the root open before the writer starts
+        ack = Path(stores.base) / f"recovery-{kind}.ack"
+        writer = spawn_context().Process(target=_acking_writer, args=(stores.uri(kind, "recovery"), run_id, str(ack)))
+        writer.start()
+        while _last_ack(ack) < sizes[kind] and writer.is_alive():
+            time.sleep(0.02)
+        os.kill(writer.pid, signal.SIGKILL)
+        writer.join()
+        killed, last = time.perf_counter(), _last_ack(ack)
+        while len(client.get_metric_history(run_id, "loss")) <= last and time.perf_counter() - killed < 120:
+            time.sleep(0.05)
+        visible_s[kind] = time.perf_counter() - killed
+        counts[kind] = {"acknowledged": last + 1, "seen": len(client.get_metric_history(run_id, "loss"))}
+    emit("killed_writer_visible_to_live_reader_s", ours=visible_s["ours"], reference={"sqlite": visible_s["sqlite"]},
+         unit="s", better="lower", target=TARGETS["recovery_visible_s"], n=dict(sizes), counts=counts,
+         how="a reader process has the root open; another process logs one metric step per call and is "
+             "SIGKILLed after n acknowledged steps; time from the kill until the reader's get_metric_history "
+             "holds every acknowledged step (SQLite commits each call, so it sees them at once)",
+         **_size_note(quick))
+
+
 # ================================================================ main
 
 def main(argv: list[str] | None = None) -> int:
@@ -574,6 +629,7 @@ def main(argv: list[str] | None = None) -> int:
         "log_metric": bench_log_metric, "log_batch": bench_log_batch, "log_table": bench_log_table,
         "create_runs": bench_create_runs,
         "metric_history": bench_metric_history, "search": bench_search, "concurrent": bench_concurrent,
+        "recovery": bench_recovery,
     }
     with workdir(args.workdir) as base:
         stores = Stores(base)

@@ -92,6 +92,8 @@ SETTINGS: dict[str, Setting] = {
                 "pending rows that trigger a commit early"),
         Setting("tracking", "wal_fsync", "SPARKML_OPS_WAL_FSYNC", False, _parse_bool,
                 "fsync each log append (survives power loss, not just process death; much slower)"),
+        Setting("tracking", "recovery_interval_ms", "SPARKML_OPS_RECOVERY_INTERVAL_MS", 1000, _parse_positive_int,
+                "how often a process with a root open looks for dead writers' logs to replay"),
         Setting("tracking", "compact_min_files", "SPARKML_OPS_COMPACT_MIN_FILES", 64, _parse_positive_int,
                 "data files in a table that trigger background compaction"),
         Setting("tracking", "checkpoint_interval", "SPARKML_OPS_CHECKPOINT_INTERVAL", 50, _parse_positive_int,

@@ -2,7 +2,9 @@
 
 ``Lake.open(location)`` returns the one instance for a root in this process (so every
 store object of a process reads its own writes). Opening a root replays the logs of dead
-writers, exactly once, before anything else reads it.
+writers, exactly once, before anything else reads it; while it stays open, a background
+thread keeps doing so, so a long-lived process (a server, a notebook, a stream) sees a killed
+writer's acknowledged rows within about a second without a restart.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from deltalake import DeltaTable
 
 from sparkml_ops import config
 from sparkml_ops.errors import StorageError
-from sparkml_ops.lake.commit import TableCommitter
+from sparkml_ops.lake.commit import TableCommitter, app_id
 from sparkml_ops.lake.layout import MARKER_FILE, check_layout, read_marker, write_marker
 from sparkml_ops.lake.location import RootLocation
 from sparkml_ops.lake.maintenance import compact_if_needed
@@ -44,6 +46,10 @@ class Lake:
         self._writer_lock = threading.Lock()
         self._initialise_root()
         self.recovered_on_open = self.recover()  # rows of dead writers replayed by opening
+        self._closing = threading.Event()
+        self._watcher = threading.Thread(target=self._watch_for_dead_writers, name="sparkml-ops-recovery",
+                                         daemon=True)
+        self._watcher.start()
 
     @classmethod
     def open(cls, location: RootLocation) -> Lake:
@@ -62,9 +68,30 @@ class Lake:
 
     # -- writing -----------------------------------------------------------------------
 
-    def append(self, table: str, columns: dict[str, list[Any]]) -> None:
-        """Acknowledge rows for ``table`` (column name -> values); durable on return."""
-        self.writer().append(table, columns)
+    def append(self, table: str, columns: dict[str, list[Any]]) -> int:
+        """Acknowledge rows for ``table`` (column name -> values); durable on return.
+
+        Returns the record's log sequence number, for :meth:`commit_through`.
+        """
+        return self.writer().append(table, columns)
+
+    def commit_through(self, lsn: int) -> None:
+        """Return once record ``lsn`` is committed, so every process on the root sees it.
+
+        For creations (an experiment, a run) whose id the caller may hand to another process at
+        once; concurrent calls share one commit. Plain logging stays buffered.
+        """
+        self.writer().commit_through(lsn)
+
+    def commit_now(self) -> None:
+        """Commit everything this process acknowledged so far (see :meth:`commit_through`)."""
+        writer = self.writer()
+        writer.commit_through(writer.last_lsn)
+
+    def commit_soon(self) -> None:
+        """Ask for a commit now rather than at the next interval (no waiting)."""
+        if self._writer is not None:
+            self._writer.wake()
 
     def stamp(self) -> int:
         return self.writer().stamp()
@@ -81,6 +108,7 @@ class Lake:
         return self._writer
 
     def close(self) -> None:
+        self._closing.set()
         with self._writer_lock:
             if self._writer is not None:
                 self._writer.close()
@@ -96,29 +124,23 @@ class Lake:
         return self.read_keyed(table, refresh=refresh)[1]
 
     def read_keyed(self, table: str, *, refresh: bool = True) -> tuple[tuple[int, ...], pa.Table]:
-        """Like :meth:`read`, with a key that changes whenever the rows do (for caches)."""
+        """Like :meth:`read`, with a key that changes whenever the rows do (for caches).
+
+        Refreshing never waits on this process's commits: rows this process acknowledged but
+        the snapshot does not hold yet are added from the writer, matched by log sequence number.
+        """
         snapshot = self.snapshots[table]
+        if refresh or snapshot.generation == 0:
+            snapshot.refresh()
         writer = self._writer
         if writer is None:
-            if refresh or snapshot.generation == 0:
-                snapshot.refresh()
             return (snapshot.generation, 0, 0), snapshot.table()
-        # A refresh during this process's own flush could see a batch both committed and still
-        # pending: then serve the last view (plus pending rows) and refresh on the next read.
-        # Flushes take the lock only when there is something to commit, so an idle writer never
-        # hides other processes' commits.
-        if refresh or snapshot.generation == 0:
-            with writer.between_flushes() as idle:
-                if idle:
-                    snapshot.refresh()
-        with writer._lock:
-            committed = snapshot.table()
-            key = (snapshot.generation, 0, 0)
-            pending = [r for r in writer._pending if r.table == table] if writer.pending_records[table] else []
-        if not pending:
-            return key, committed
-        key = (key[0], pending[0].lsn, pending[-1].lsn)
-        return key, pa.concat_tables([committed, columns_to_table(table, [r.columns for r in pending])])
+        view, records = writer.uncommitted(table, snapshot.view)
+        committed = snapshot.schema_table(view)
+        if not records:
+            return (view.generation, 0, 0), committed
+        key = (view.generation, records[0].lsn, records[-1].lsn)
+        return key, pa.concat_tables([committed, columns_to_table(table, [r.columns for r in records])])
 
     # -- recovery ----------------------------------------------------------------------
 
@@ -137,6 +159,16 @@ class Lake:
                 raise
             orphan.remove()
         return replayed
+
+    def _watch_for_dead_writers(self) -> None:
+        interval = config.resolve("recovery_interval_ms") / 1000.0
+        while not self._closing.wait(interval):
+            try:
+                if self.recover():
+                    for snapshot in self.snapshots.values():
+                        snapshot.refresh()
+            except Exception as exc:  # a read-only or unreachable root: try again next time
+                _log.debug("sparkml_ops recovery check failed: %s", exc)
 
     def _replay(self, writer_id: str, directory: Path) -> int:
         records = read_records(directory)
@@ -170,12 +202,20 @@ class Lake:
             on_committed=self._after_commit,
             after_flush=self._maintain_after_flush,
         )
+        for snapshot in self.snapshots.values():
+            snapshot.track_writer(app_id(writer_id))
         atexit.register(self._close_quietly)
         return writer
 
     def _after_commit(self, tables: set[str]) -> None:
+        failed = None
         for table in tables:
-            self.snapshots[table].refresh()
+            try:
+                self.snapshots[table].refresh()
+            except StorageError as exc:  # the next read refreshes again
+                failed = exc
+        if failed is not None:
+            raise failed
 
     def _maintain_after_flush(self, tables: set[str]) -> None:
         """Runs on the commit thread, outside the locks readers take."""

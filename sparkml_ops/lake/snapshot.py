@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import NamedTuple
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -24,6 +25,15 @@ FULL_CHECK_S = 30.0
 REMOTE_READERS = 16  # data files of an object-store table read concurrently on a refresh
 
 
+class View(NamedTuple):
+    """One published version of a table: its rows, a generation that changes with them, and
+    the highest log sequence number this process's writer has committed into those rows."""
+
+    rows: pa.Table | None
+    generation: int
+    own_lsn: int
+
+
 class TableSnapshot:
     """The committed rows of one table; ``generation`` changes whenever they do."""
 
@@ -31,14 +41,26 @@ class TableSnapshot:
         self.location = location
         self.spec = table_spec
         self.uri = location.table_uri(table_spec.name)
-        self.generation = 0
         self._dt: DeltaTable | None = None
         self._files: dict[str, pa.Table] = {}
-        self._combined: pa.Table | None = None
+        self._view = View(None, 0, 0)  # replaced whole, so a reader never pairs parts of two versions
+        self._own_app_id: str | None = None
         self._checked_at = 0.0
         self._complete = True  # False after a failed load: table() refuses, the next refresh retries
         self._lock = threading.Lock()
         self._remote: TableFiles | None = None  # object-store roots: reads with the root's storage options
+
+    @property
+    def generation(self) -> int:
+        return self._view.generation
+
+    def view(self) -> View:
+        """The last published version (no I/O)."""
+        return self._view
+
+    def track_writer(self, app_id: str) -> None:
+        """Report in each view how far this process's writer (Delta app id) has committed."""
+        self._own_app_id = app_id
 
     @property
     def file_count(self) -> int:
@@ -82,10 +104,13 @@ class TableSnapshot:
         return self.location.may_have_commit_after(self.uri, version)
 
     def table(self) -> pa.Table:
+        return self.schema_table(self._view)
+
+    def schema_table(self, view: View) -> pa.Table:
+        """The rows of ``view`` (an empty table of the schema when there are none)."""
         if not self._complete:
             raise StorageError(f"table {self.uri} could not be fully read at its last refresh; refusing a partial view")
-        combined = self._combined
-        return _empty(self.spec.schema) if combined is None else combined
+        return _empty(self.spec.schema) if view.rows is None else view.rows
 
     def _load_files(self) -> bool:
         """Read the files new in the current version, then publish the new rows at once.
@@ -110,11 +135,13 @@ class TableSnapshot:
             raise
         changed = files.keys() != self._files.keys()
         self._files = files
-        if changed or self._combined is None:
+        view = self._view
+        rows = view.rows
+        if changed or rows is None:
             parts = [t for t in files.values() if t.num_rows]
-            self._combined = pa.concat_tables(parts, promote_options="permissive") if parts else None
-        if changed:
-            self.generation += 1  # after the rows: a reader never pairs new generation with old rows
+            rows = pa.concat_tables(parts, promote_options="permissive") if parts else None
+        own_lsn = (self._dt.transaction_version(self._own_app_id) or 0) if self._own_app_id else 0
+        self._view = View(rows, view.generation + 1 if changed else view.generation, own_lsn)
         self._complete = True
         return changed
 

@@ -2,8 +2,8 @@
 
 Every flush turns all pending records into one Delta commit per table, tagged with the
 writer's id and the last record's log sequence number, then drops the committed WAL
-segments. Readers see pending rows through :meth:`GroupCommitWriter.pending`, so a process
-always reads its own writes, committed or not.
+segments. Readers see rows not yet in their snapshot through
+:meth:`GroupCommitWriter.uncommitted`, so a process always reads its own writes, committed or not.
 """
 
 from __future__ import annotations
@@ -11,15 +11,15 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 from sparkml_ops.errors import StorageError
 from sparkml_ops.lake.columns import columns_to_table
 from sparkml_ops.lake.commit import TableCommitter
 from sparkml_ops.lake.schemas import TABLES
+from sparkml_ops.lake.snapshot import View
 from sparkml_ops.lake.wal import Record, WriteAheadLog
 
 _log = logging.getLogger(__name__)
@@ -27,7 +27,13 @@ _SEQ_TABLES = frozenset(name for name, spec in TABLES.items() if "seq" in spec.s
 
 
 class GroupCommitWriter:
-    """One per process and root. Thread-safe."""
+    """One per process and root. Thread-safe.
+
+    Records move from *pending* (acknowledged, in the WAL) to *in flight* (being committed)
+    and leave once committed. Readers pair a table snapshot with the records that snapshot
+    does not hold yet — those above the LSN it has committed for this writer — so a read
+    never waits on a commit and never sees a row twice or misses one.
+    """
 
     def __init__(
         self,
@@ -47,12 +53,13 @@ class GroupCommitWriter:
         self._max_rows = max_rows
         self._on_committed = on_committed
         self._after_flush = after_flush
-        self._lock = threading.Lock()  # guards pending, lsn and the WAL
+        self._lock = threading.Lock()  # guards the record lists, lsn and the WAL; never held during I/O
         self._flush_lock = threading.Lock()  # one flush at a time
         self._pending: list[Record] = []
+        self._in_flight: list[Record] = []
         self._pending_rows = 0
-        self.pending_records: Counter[str] = Counter()  # per table: readers skip tables with none
         self._lsn = 0
+        self._committed_lsn = 0
         self._last_stamp = 0
         self._wake = threading.Event()
         self._closed = False
@@ -65,8 +72,11 @@ class GroupCommitWriter:
         with self._lock:
             return self._next_stamp()
 
-    def append(self, table: str, columns: dict[str, list[Any]]) -> None:
-        """Acknowledge rows: once this returns they survive a crash of this process."""
+    def append(self, table: str, columns: dict[str, list[Any]]) -> int:
+        """Acknowledge rows: once this returns they survive a crash of this process.
+
+        Returns the record's log sequence number (for :meth:`commit_through`).
+        """
         if self._closed:
             raise StorageError("this writer is closed; open the store again to log")
         with self._lock:
@@ -78,25 +88,42 @@ class GroupCommitWriter:
             self._wal.append(record)
             self._pending.append(record)
             self._pending_rows += n
-            self.pending_records[table] += 1
             full = self._pending_rows >= self._max_rows
         if full:
             self._wake.set()
+        return record.lsn
+
+    @property
+    def last_lsn(self) -> int:
+        """The log sequence number of the last acknowledged record."""
+        return self._lsn
 
     def has_pending(self) -> bool:
         with self._lock:
             return bool(self._pending)
 
-    @contextmanager
-    def between_flushes(self) -> Iterator[bool]:
-        """Hold off flushes while a reader refreshes, so it never sees a batch both committed and
-        pending; yields False (at once) while a flush is committing."""
-        acquired = self._flush_lock.acquire(blocking=False)
-        try:
-            yield acquired
-        finally:
-            if acquired:
-                self._flush_lock.release()
+    def uncommitted(self, table: str, view: Callable[[], View]) -> tuple[View, list[Record]]:
+        """A snapshot ``view()`` and the records of ``table`` it does not hold yet.
+
+        ``view`` runs under this writer's lock: records leave the in-flight list only after
+        the snapshots they went to published them, so the pair never misses nor repeats a row.
+        """
+        with self._lock:
+            current = view()
+            if not self._pending and not self._in_flight:
+                return current, []
+            floor = current.own_lsn
+            return current, [r for r in (*self._in_flight, *self._pending) if r.table == table and r.lsn > floor]
+
+    def commit_through(self, lsn: int) -> None:
+        """Return once record ``lsn`` is committed: calls that arrive together share one commit."""
+        with self._flush_lock:
+            if self._committed_lsn < lsn:
+                self._flush_locked()
+
+    def wake(self) -> None:
+        """Ask the commit thread to commit soon (the WAL already holds the rows)."""
+        self._wake.set()
 
     def flush(self) -> set[str]:
         """Commit everything acknowledged so far; raises if the root cannot take it.
@@ -104,27 +131,38 @@ class GroupCommitWriter:
         Returns the tables committed to.
         """
         if not self.has_pending():
-            return set()  # without taking the flush lock: readers refresh freely
+            return set()
         with self._flush_lock:
-            with self._lock:
-                batch = list(self._pending)
-                if not batch:
-                    return set()
-                segments = self._wal.rotate()
-            by_table: dict[str, list[dict[str, list[Any]]]] = defaultdict(list)
-            for record in batch:
-                by_table[record.table].append(record.columns)
-            last_lsn = batch[-1].lsn
+            return self._flush_locked()
+
+    def _flush_locked(self) -> set[str]:
+        with self._lock:
+            batch, self._pending, self._pending_rows = self._pending, [], 0
+            if not batch:
+                return set()
+            self._in_flight = batch
+            segments = self._wal.rotate()
+        by_table: dict[str, list[dict[str, list[Any]]]] = defaultdict(list)
+        for record in batch:
+            by_table[record.table].append(record.columns)
+        last_lsn = batch[-1].lsn
+        try:
             for table, parts in by_table.items():
                 self._committer.append(TABLES[table], columns_to_table(table, parts), self.writer_id, last_lsn)
-            with self._lock:
-                self._on_committed(set(by_table))
-                del self._pending[: len(batch)]
+        except BaseException:
+            with self._lock:  # back to the front of the queue: the next flush retries them
+                self._pending = batch + self._pending
                 self._pending_rows = sum(r.num_rows for r in self._pending)
-                for table, parts in by_table.items():
-                    self.pending_records[table] -= len(parts)
-            self._wal.discard(segments)
-            return set(by_table)
+                self._in_flight = []
+            raise
+        try:
+            self._on_committed(set(by_table))  # snapshots publish the new rows (I/O, outside the lock)
+        finally:
+            with self._lock:
+                self._in_flight = []
+                self._committed_lsn = last_lsn
+        self._wal.discard(segments)
+        return set(by_table)
 
     def close(self) -> None:
         """Flush and stop; the WAL directory goes away only if everything committed."""

@@ -54,6 +54,7 @@ class LoggedModelsMixin:
         self.lake.append("logged_models", entities.columns([row]))
         self._append_model_params(model_id, params or [])
         self._append_model_tags(model_id, {t.key: str(t.value) for t in tags or []})
+        self.lake.commit_now()  # its id may go to another process at once (another server worker)
         return self.get_logged_model(model_id)
 
     def log_logged_model_params(self, model_id: str, params) -> None:

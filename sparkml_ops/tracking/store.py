@@ -138,14 +138,15 @@ class DeltaTrackingStore(LoggedModelsMixin, MetricSamplingMixin, GenAIMixin, Abs
                           creation_time: int | None = None) -> None:
         now = _now_ms()
         location = artifact_location or append_to_uri_path(self._artifact_root, experiment_id)
-        self.lake.append("experiments", entities.columns([{
+        lsn = self.lake.append("experiments", entities.columns([{
             "experiment_id": experiment_id, "name": name, "artifact_location": location,
             "lifecycle_stage": stage, "creation_time": creation_time or now, "last_update_time": now,
         }]))
         if tags:
-            self.lake.append("experiment_tags", entities.columns(
+            lsn = self.lake.append("experiment_tags", entities.columns(
                 [{"experiment_id": experiment_id, "key": t.key, "value": t.value, "deleted": False} for t in tags]
             ))
+        self.lake.commit_through(lsn)  # its id may go to another process at once (a Spark executor)
 
     def create_experiment(self, name, artifact_location=None, tags=None):
         _validate_experiment_name(name)
@@ -318,27 +319,10 @@ class DeltaTrackingStore(LoggedModelsMixin, MetricSamplingMixin, GenAIMixin, Abs
             self._params[run_id] = {}
         self._write_run_rows([row])
         tag_rows = {t.key: str(t.value) for t in tags}
-        self.lake.append("tags", {"run_id": [run_id] * len(tag_rows), "key": list(tag_rows),
-                                  "value": list(tag_rows.values()), "deleted": [False] * len(tag_rows)})
+        lsn = self.lake.append("tags", {"run_id": [run_id] * len(tag_rows), "key": list(tag_rows),
+                                        "value": list(tag_rows.values()), "deleted": [False] * len(tag_rows)})
+        self.lake.commit_through(lsn)  # its id may go to another process at once (a Spark executor)
         return entities.run(row, [], [], [{"key": k, "value": v} for k, v in tag_rows.items()], [], [])
-
-    def adopt_run(self, run: Run) -> None:
-        """Know a run that another process created and may not have committed yet.
-
-        Tuning creates each trial's run on the driver and logs into it from a Spark executor
-        at once; without this the executor would wait for the driver's commit to see the run.
-        Only this process's cache learns the run; nothing is written.
-        """
-        info = run.info
-        row = {
-            "run_id": info.run_id, "experiment_id": str(info.experiment_id), "run_name": info.run_name,
-            "user_id": info.user_id or "", "status": info.status, "start_time": info.start_time,
-            "end_time": info.end_time, "lifecycle_stage": info.lifecycle_stage,
-            "artifact_uri": info.artifact_uri, "deleted_time": None,
-        }
-        _validate_run_id(info.run_id)
-        with self._cache_lock:
-            self._runs.setdefault(info.run_id, row)
 
     def get_run(self, run_id):
         row = self._run_row(run_id)
@@ -390,7 +374,7 @@ class DeltaTrackingStore(LoggedModelsMixin, MetricSamplingMixin, GenAIMixin, Abs
             self.lake.append("tags", {"run_id": [run_id], "key": [MLFLOW_RUN_NAME], "value": [run_name],
                                       "deleted": [False]})
         if row["status"] in _TERMINAL:
-            self.lake.writer()._wake.set()  # commit soon; the WAL already holds it
+            self.lake.commit_soon()  # the WAL already holds it
         return entities.run_info(row)
 
     def delete_run(self, run_id):

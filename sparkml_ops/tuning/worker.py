@@ -1,7 +1,7 @@
 """One trial inside its Spark task: the trial's run made active, the objective called, its result checked.
 
-The driver creates each trial's child run and sends it here; the executor's store adopts
-it (no wait for the driver's commit) and pushes it on MLflow's active-run stack, so
+The driver creates each trial's child run (committed when created, so every process sees
+it) and sends it here; the executor pushes it on MLflow's active-run stack, so
 ``mlflow.log_*`` inside the objective lands in the trial's run. The driver records params,
 the returned metrics and the final status; the executor commits only what the objective
 logged itself, before the task ends, so it is visible when the study returns.
@@ -102,10 +102,6 @@ def run_trial(task: TrialTask, objective_id: str, payload: Callable[[], bytes]) 
     from mlflow.tracking._tracking_service.utils import _get_store
 
     mlflow.set_tracking_uri(task.tracking_uri)
-    store = _get_store()
-    adopt = getattr(store, "adopt_run", None)
-    if adopt is not None:
-        adopt(task.run)
     outcome = TrialOutcome(task.number, task.run.info.run_id, "FAILED", start_ms=int(time.time() * 1000))
     stack = fluent._active_run_stack.get()
     depth = len(stack)
@@ -121,7 +117,7 @@ def run_trial(task: TrialTask, objective_id: str, payload: Callable[[], bytes]) 
     finally:
         del stack[depth:]  # the objective may have started nested runs and left them open
         outcome.end_ms = int(time.time() * 1000)
-        flush = getattr(store, "flush", None)
+        flush = getattr(_get_store(), "flush", None)
         if flush is not None:
             flush()
     return outcome

@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 
 import psutil
-import pytest
 import requests
 
 from tests.server.serverproc import sparkml_server
@@ -15,8 +14,6 @@ BATCHES = 10
 PER_BATCH = 100
 
 
-@pytest.mark.xfail(strict=False, reason="known hole, issue 11: a run created through one worker process can be "
-                   "invisible to another until that worker's flush, so a client's next request may get 404")
 def test_four_workers_sixteen_clients_lose_and_duplicate_nothing(tmp_path):
     root = tmp_path / "lake"
     with sparkml_server(root, tmp_path / "server.log", workers=4) as server:
