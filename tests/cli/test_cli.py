@@ -152,9 +152,11 @@ def _killed_logger(uri: str, run_id: str, rows: int, ready: str) -> None:
 
 
 @pytest.mark.slow
-def test_recover_replays_a_killed_writers_log(tracking_uri, root, tmp_path):
+def test_recover_replays_a_killed_writers_log(tracking_uri, root, tmp_path, monkeypatch):
     from mlflow import MlflowClient
 
+    # this process keeps the root open: its own recovery thread would replay the log first
+    monkeypatch.setenv("SPARKML_OPS_RECOVERY_INTERVAL_MS", str(3_600_000))
     client = MlflowClient(tracking_uri)
     run_id = client.create_run("0").info.run_id
     client._tracking_client.store.flush()
