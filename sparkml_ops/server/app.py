@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
+import time
 from typing import Any
 
 from sparkml_ops.server.settings import ServerSettings
@@ -40,6 +42,7 @@ def create_app(settings: ServerSettings) -> Any:
     mlflow.set_tracking_uri(settings.tracking_uri)
     mlflow.set_registry_uri(settings.tracking_uri)
     store = DeltaTrackingStore(settings.tracking_uri)
+    threading.Thread(target=_warm_views, args=(store.state,), name="sparkml-ops-warm", daemon=True).start()
     destination = default_artifact_root(store.location)
     # MLflow declares these module globals as None and fills them lazily; we fill them first
     handlers._tracking_store = ProxiedArtifactsStore(store, destination)  # type: ignore[assignment]
@@ -57,6 +60,23 @@ def create_app(settings: ServerSettings) -> Any:
 
         app = create_fastapi_app(flask_app)
     return BodyLimit(app, settings.max_body_bytes)
+
+
+def _warm_views(state: Any) -> None:
+    """Build the derived views the runs page reads, before its first request does.
+
+    Each worker process keeps its own views; built on first use, a 10,000-run experiment's
+    first page on each of N workers waited for them (a second or more each).
+    """
+    began = time.perf_counter()
+    try:
+        for view in (state.experiments, state.runs, state.tags, state.params, state.latest_metrics,
+                     state.inputs, state.outputs, state.logged_models):
+            view()
+    except Exception as exc:  # noqa: BLE001 - a warm-up only: the request that needs the view builds it
+        _logger.warning("Warming the tracking views failed (requests build them instead): %s", exc)
+        return
+    _logger.info("Tracking views warm in %.2f s", time.perf_counter() - began)
 
 
 def app_from_env() -> Any:
