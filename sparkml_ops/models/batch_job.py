@@ -14,6 +14,7 @@ import sys
 import time
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
 from sparkml_ops.models import jobio
 
@@ -28,8 +29,8 @@ def run(spark, args: jobio.ScoreSpec) -> dict:
     df = jobio.read_input(spark, args.input, args.input_format)
     scored = score(df, model, *args.columns, output_col=args.output_col, model_columns=True, env=args.env,
                    batch_size=args.batch_size, env_cache_dir=args.env_cache)
-    result = {"model_uri": model.uri, "model_id": model.model_id, "run_id": model.run_id, "output": args.output,
-              "format": args.format}
+    result: dict[str, Any] = {"model_uri": model.uri, "model_id": model.model_id, "run_id": model.run_id,
+                              "output": args.output, "format": args.format}
     if args.format == "parquet":
         scored.write.mode(args.mode).parquet(args.output)
         result["rows"] = spark.read.parquet(args.output).count() if args.mode == "overwrite" else None

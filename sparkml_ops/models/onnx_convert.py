@@ -48,7 +48,7 @@ def onnx_signature(onnx_model, feature_names: Sequence[str], sample: Any, output
     """Inputs: named ``double`` columns; outputs: the kept ONNX outputs, typed by running the model once."""
     import onnxruntime as ort
     from mlflow.models import ModelSignature
-    from mlflow.types.schema import Array, ColSpec, DataType, Schema
+    from mlflow.types.schema import Array, ColSpec, DataType, Schema, TensorSpec
 
     session = ort.InferenceSession(onnx_model.SerializeToString(), providers=["CPUExecutionProvider"])
     available = [o.name for o in session.get_outputs()]
@@ -58,7 +58,7 @@ def onnx_signature(onnx_model, feature_names: Sequence[str], sample: Any, output
         raise BadInput(f"outputs {unknown} are not outputs of the ONNX model; it has {available}")
     X = np.asarray(sample, dtype=np.float32)[:2]
     results = dict(zip(available, session.run(available, {session.get_inputs()[0].name: X}), strict=False))
-    specs = []
+    specs: list[ColSpec | TensorSpec] = []
     for name in kept:
         value = np.asarray(results[name])
         base = DataType.from_numpy_type(value.dtype) or DataType.double

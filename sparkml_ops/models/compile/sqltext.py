@@ -63,7 +63,7 @@ def chain_sum(terms: Sequence[str]) -> str:
     return "(" + " + ".join(terms) + ")" if len(terms) > 1 else terms[0]
 
 
-def dot(features: Sequence[str], coef: Sequence[float], intercept: float) -> str:
+def dot(features: Sequence[str], coef: Sequence[float] | np.ndarray, intercept: float) -> str:
     """``Σ x_j·w_j + b`` (zero weights left out: they add exactly 0 to a finite sum)."""
     terms = [f"({x} * {double(w)})" for x, w in zip(features, coef, strict=True) if float(w) != 0.0]
     return chain_sum([*terms, double(intercept)])

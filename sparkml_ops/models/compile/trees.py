@@ -56,7 +56,9 @@ def _emit(left: np.ndarray, right: np.ndarray, feature: np.ndarray, threshold: S
         else:
             out[node] = f"CASE WHEN {x} <= {t} THEN {out[lo]} ELSE {out[hi]} END"
         out[lo] = out[hi] = ""  # free the children's text as soon as the parent holds it
-    return out[0]
+    root = out[0]
+    assert root is not None  # the walk ends only when the root has its text
+    return root
 
 
 def _sk_tree(tree, xs32: Sequence[str], values: np.ndarray) -> Callable[[int], str]:

@@ -132,7 +132,8 @@ class ScoringApp:
 
     async def _score(self, generation: Generation, kind: str, body: bytes) -> tuple[int, bytes, bytes]:
         model, loop = generation.model, asyncio.get_running_loop()
-        if model.fast is None:
+        fast, batcher = model.fast, generation.batcher
+        if fast is None or batcher is None:  # a model without the fast path has no batcher either
             content, status, media = await loop.run_in_executor(self.executor, model.invoke_general, kind, body)
             return status, content, media.encode()
         if kind == "json" and len(body) <= _INLINE_DECODE_BYTES:
@@ -141,11 +142,11 @@ class ScoringApp:
             matrix = await loop.run_in_executor(self.executor, lambda: model.decode_fast(decode_json(body)))
         else:
             matrix = await loop.run_in_executor(
-                self.executor, lambda: table_to_matrix(read_table(kind, body), model.fast, kind))
+                self.executor, lambda: table_to_matrix(read_table(kind, body), fast, kind))
         if matrix.shape[0] == 0:
             return 200, b'{"predictions":[]}', _JSON
         try:
-            output = await generation.batcher.submit(matrix)
+            output = await batcher.submit(matrix)
         except Exception as exc:
             raise PayloadError(f"the model failed on this input: {type(exc).__name__}: {exc}") from None
         return 200, encode_predictions(output), _JSON

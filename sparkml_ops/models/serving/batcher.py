@@ -31,8 +31,8 @@ class MicroBatcher:
         self._executor = executor  # None: call the model on the event loop (cheap models)
         self._queue: deque[tuple[np.ndarray, asyncio.Future, float]] = deque()
         self._queued_rows = 0
-        self._wake: asyncio.Event | None = None
-        self._full: asyncio.Event | None = None
+        self._wake = asyncio.Event()  # bound to a loop at first use (Python >= 3.10); start() makes fresh ones
+        self._full = asyncio.Event()
         self._task: asyncio.Task | None = None
         self._closing = False
         self.requests = 0
@@ -88,7 +88,8 @@ class MicroBatcher:
                 pass
 
     def _take(self) -> list[tuple[np.ndarray, asyncio.Future, float]]:
-        batch, rows = [], 0
+        batch: list[tuple[np.ndarray, asyncio.Future, float]] = []
+        rows = 0
         while self._queue and (not batch or rows + self._queue[0][0].shape[0] <= self._max_rows):
             item = self._queue.popleft()
             rows += item[0].shape[0]

@@ -27,6 +27,7 @@ def time_predict(model: ServedModel) -> float:
     """Median seconds of one small fast-path call: decides whether it may run on the event loop."""
     import numpy as np
 
+    assert model.fast is not None, "only fast-path models are timed"
     matrix = np.zeros((8, model.fast.width), dtype=model.fast.dtype)
     times = []
     for _ in range(7):

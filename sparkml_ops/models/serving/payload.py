@@ -30,7 +30,7 @@ MEDIA_TYPES = {
 _REQUIRED = f"the body must be a JSON object with exactly one of the fields {list(FORMATS)} (and optionally 'params')"
 _kind_cache: dict[str, str] = {}
 _perm_cache: dict[tuple, tuple[int, ...] | None] = {}
-_MISSING = object()
+_MISSING: tuple[int, ...] = (-1,)  # a sentinel no cached permutation equals (identity-compared)
 
 
 def content_kind(header: str | None) -> str:
@@ -102,7 +102,8 @@ def _check_row(row, fs: FastSchema, field: str, r: int) -> None:
     for j, value in enumerate(row):
         if type(value) not in kinds[j]:
             raise _type_error(fs, j, f"{field} row {r}", value)
-        if limits[j] is not None and not -limits[j] <= value < limits[j]:
+        bound = limits[j]
+        if bound is not None and not -bound <= value < bound:
             raise PayloadError(f"{field} row {r}: {fs.label(j)} value {value} is out of range")
 
 
@@ -196,7 +197,7 @@ def _columns_to_matrix(mapping: dict, fs: FastSchema, field: str) -> np.ndarray:
         row = columns
         _check_row(row, fs, field, 0)
         return _to_array([row], fs, field)
-    n = None
+    n: int | None = None
     for j, col in enumerate(columns):
         if type(col) is not list:
             raise PayloadError(f"{field}: {fs.label(j)} must be a list like the other columns, got {_describe(col)}")
@@ -212,7 +213,7 @@ def _columns_to_matrix(mapping: dict, fs: FastSchema, field: str) -> np.ndarray:
                 raise _type_error(fs, j, f"{field} row {r}", value)
             if limit is not None and not -limit <= value < limit:
                 raise PayloadError(f"{field} row {r}: {fs.label(j)} value {value} is out of range")
-    matrix = np.empty((n, fs.width), dtype=fs.dtype)
+    matrix = np.empty((n or 0, fs.width), dtype=fs.dtype)
     try:
         for j, col in enumerate(columns):
             matrix[:, j] = col

@@ -149,6 +149,7 @@ class ServedModel:
 
     def predict_matrix(self, matrix: np.ndarray) -> np.ndarray:
         """The estimator's output for a checked input matrix (one row per input row)."""
+        assert self._method is not None, "predict_matrix is called for fast-path models only"
         return self._method(matrix)
 
     def check_params(self, params: dict | None) -> None:
@@ -164,6 +165,7 @@ class ServedModel:
             raise PayloadError(f"params: {exc.message}") from None
 
     def decode_fast(self, obj) -> np.ndarray:
+        assert self.fast is not None, "decode_fast is called for fast-path models only"
         matrix, params = json_to_matrix(obj, self.fast)
         self.check_params(params)
         return matrix
