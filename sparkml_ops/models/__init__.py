@@ -5,8 +5,8 @@ Public entry points are imported lazily, so ``import sparkml_ops.models`` starts
 - :func:`spark_udf` — a model as a Spark column: a native Spark SQL expression when the model
   compiles (:mod:`sparkml_ops.models.compile`), else Arrow batches scored in Python workers;
 - :func:`to_sql` — the compiled model as Spark SQL text, for plain ``SELECT`` queries;
-- :func:`score` — any model on a DataFrame (Spark ML pipelines natively, the rest via Arrow);
-- :func:`predict_frame` — the ``mapInArrow`` path on a whole DataFrame;
+- :func:`score` — any model on a whole DataFrame (Spark ML pipelines natively, compiled models as Spark
+  SQL, the rest via Arrow);
 - :func:`resolve_model` — run id / ``runs:/`` / ``models:/`` / path to a local model directory.
 """
 
@@ -25,7 +25,6 @@ _EXPORTS = {
     "spark_udf": "sparkml_ops.models.udf",
     "ModelUDF": "sparkml_ops.models.udf",
     "score": "sparkml_ops.models.scoring",
-    "predict_frame": "sparkml_ops.models.scoring",
     "resolve_model": "sparkml_ops.models.resolve",
     "ResolvedModel": "sparkml_ops.models.resolve",
     "ModelEnvWarning": "sparkml_ops.models.environment",

@@ -1,8 +1,9 @@
 """``score(df, model)``: one entry for every kind of model a user may be handed.
 
 A Spark ML pipeline (MLflow's ``spark`` flavor) runs its own ``transform`` in the JVM —
-no Python round trip at all. Anything else goes through :func:`predict_frame`, the
-``mapInArrow`` path of :class:`~sparkml_ops.models.udf.ModelUDF`.
+no Python round trip at all. Anything else goes through
+:meth:`~sparkml_ops.models.udf.ModelUDF.transform`: one native column when the model compiles
+to Spark SQL, else ``mapInArrow``.
 """
 
 from __future__ import annotations
@@ -40,17 +41,12 @@ def load_spark_pipeline(model: ResolvedModel):
     return PipelineModel.load(str(path))
 
 
-def predict_frame(df, model: Any, *cols: str, output_col: str = "prediction", model_columns: bool = False,
-                  **udf_options: Any):
-    """``df`` plus the model's predictions in ``output_col``, scored batch-wise with ``mapInArrow``."""
-    udf = spark_udf(df.sparkSession, model, **udf_options)
-    return udf.transform(df, *cols, output_col=output_col, model_columns=model_columns)
-
-
 def score(df, model: Any, *cols: str, output_col: str = "prediction", model_columns: bool = False,
           result_type: Any = None, env: str = "local", batch_size: int = DEFAULT_BATCH_SIZE,
           **udf_options: Any):
-    """Score ``df`` with any MLflow model; Spark ML pipelines natively, everything else via Arrow.
+    """Score ``df`` with any MLflow model: the one entry point for a whole DataFrame.
+
+    Spark ML pipelines run natively, compilable models as Spark SQL, everything else via Arrow.
 
     ``model_columns=True`` adds ``model_uri``, ``model_run_id`` and ``model_id`` to every row.
     For a Spark ML pipeline the output columns are the pipeline's own (``output_col``,
@@ -64,5 +60,5 @@ def score(df, model: Any, *cols: str, output_col: str = "prediction", model_colu
         # env does not apply: the pipeline runs in the JVM, not in Python workers
         out = load_spark_pipeline(resolved).transform(df)
         return _with_model_columns(out, resolved) if model_columns else out
-    return predict_frame(df, resolved, *cols, output_col=output_col, model_columns=model_columns,
-                         result_type=result_type, env=env, batch_size=batch_size, **udf_options)
+    udf = spark_udf(df.sparkSession, resolved, result_type=result_type, env=env, batch_size=batch_size, **udf_options)
+    return udf.transform(df, *cols, output_col=output_col, model_columns=model_columns)

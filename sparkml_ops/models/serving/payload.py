@@ -294,8 +294,11 @@ def read_table(kind: str, body: bytes):
 
 
 def table_to_matrix(table, fs: FastSchema, kind: str) -> np.ndarray:
-    """The model input matrix of an Arrow table, its columns checked by type and for nulls."""
+    """The model input matrix of an Arrow table: its columns checked by type and for nulls, then
+    converted as the Spark workers convert theirs (:func:`sparkml_ops.models.arrow_io.to_matrix`)."""
     import pyarrow as pa
+
+    from sparkml_ops.models.arrow_io import to_matrix
 
     if fs.names is None:
         if table.num_columns != fs.width:
@@ -309,13 +312,10 @@ def table_to_matrix(table, fs: FastSchema, kind: str) -> np.ndarray:
             hint = f"; unexpected column(s) {extra}" if extra else ""
             raise PayloadError(f"{kind} body is missing column(s) {missing} required by the model signature{hint}")
         columns = [table.column(n) for n in fs.names]
-    matrix = np.empty((table.num_rows, fs.width), dtype=fs.dtype)
     for j, col in enumerate(columns):
         typ = col.type
-        ok = pa.types.is_integer(typ) or (float in fs.kinds[j] and pa.types.is_floating(typ))
-        if not ok:
+        if not (pa.types.is_integer(typ) or (float in fs.kinds[j] and pa.types.is_floating(typ))):
             raise PayloadError(f"{kind} body: {fs.label(j)} has Arrow type {typ}")
         if col.null_count:
             raise PayloadError(f"{kind} body: {fs.label(j)} has {col.null_count} null value(s)")
-        matrix[:, j] = col.to_numpy()
-    return matrix
+    return to_matrix(columns, fs.dtype)
