@@ -21,6 +21,9 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 SETTLE_MS = 1000  # after the network is idle, for late renders and their requests
 SETTLE_LIMIT_MS = 4000  # pages that poll are never idle
 PAGE_TIMEOUT_MS = 60_000
+# Browser notices, not application errors: Chromium reports a ResizeObserver callback that
+# resized again within one frame, which depends on timing (a loaded machine), not on the server.
+BENIGN_CONSOLE = ("ResizeObserver loop completed with undelivered notifications",)
 
 
 @dataclass
@@ -84,7 +87,7 @@ class Tour:
             self._requests.append(request.url[len(self.base_url):])
 
     def _on_console(self, message: Any) -> None:
-        if message.type == "error":
+        if message.type == "error" and not any(benign in message.text for benign in BENIGN_CONSOLE):
             self._problems.add(normalise(f"console: {message.text}", self.ids))
 
     def _on_response(self, response: Any) -> None:
