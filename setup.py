@@ -35,7 +35,7 @@ setup(
         "packaging>=23",
     ],
     extras_require={
-        "test": ["pytest>=8", "pytest-timeout>=2.3", "ruff>=0.6", "import-linter>=2", "mypy>=1.10",
+        "test": ["pytest>=8", "pytest-timeout>=2.3", "pytest-xdist>=3.5", "ruff>=0.6", "import-linter>=2", "mypy>=1.10",
                  "matplotlib>=3.8", "pillow>=10", "httpx>=0.27,<1",
                  "mlflow>=3.6,<3.18", "sqlalchemy>=2", "alembic", "psutil", "Flask-WTF>=1.2,<2",
                  "hypothesis>=6.100", "optuna>=4.0,<6", "plotly>=5.20,<8",
