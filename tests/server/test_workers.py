@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import psutil
 import requests
@@ -50,8 +51,12 @@ def test_four_workers_sixteen_clients_lose_and_duplicate_nothing(tmp_path):
             data = session.get(f"{api}/runs/get", params={"run_id": run_id}).json()["run"]["data"]
             assert {p["key"]: p["value"] for p in data["params"]} == {f"p{b}": str(k) for b in range(BATCHES)}
             assert {t["key"] for t in data["tags"]} >= {f"t{b}" for b in range(BATCHES)}
-        workers = [c for c in psutil.Process(server.process.pid).children(recursive=True)
-                   if "spawn_main" in " ".join(_cmdline(c))]
+        workers: list[psutil.Process] = []
+        deadline = time.monotonic() + 60  # uvicorn restarts a worker that missed its health check
+        while len(workers) < 4 and time.monotonic() < deadline:
+            workers = [c for c in psutil.Process(server.process.pid).children(recursive=True)
+                       if "spawn_main" in " ".join(_cmdline(c))]
+            time.sleep(0.5)
         assert len(workers) >= 4, [_cmdline(c) for c in workers]
 
     # The root holds exactly that, read back without any server.

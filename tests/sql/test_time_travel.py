@@ -39,6 +39,9 @@ def history(tracking_uri, root):
     client.log_batch(one, metrics=[Metric("auc", 0.5, 1, 0)], params=[Param("lr", "0.1")],
                      tags=[RunTag("stage", "draft")])
     client.log_batch(two, metrics=[Metric("auc", 0.6, 1, 0)])
+    # Creating a run commits at once, so the runs table's last version would predate the batch
+    # above; a run update in the same write batch gives the first state a runs-table version.
+    client.update_run(two, status="RUNNING")
     flush(tracking_uri)
     before = _pause()
     version_before = sql.snapshot_versions(str(root))["runs"]
