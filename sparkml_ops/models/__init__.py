@@ -18,7 +18,7 @@ if TYPE_CHECKING:  # type checkers see the lazy exports; at run time __getattr__
     from sparkml_ops.models.compile import NotCompilable, compile_model, to_sql
     from sparkml_ops.models.environment import ModelEnvWarning
     from sparkml_ops.models.resolve import ResolvedModel, resolve_model
-    from sparkml_ops.models.scoring import predict_frame, score
+    from sparkml_ops.models.scoring import score
     from sparkml_ops.models.udf import ModelUDF, spark_udf
 
 _EXPORTS = {
@@ -33,7 +33,7 @@ _EXPORTS = {
     "NotCompilable": "sparkml_ops.models.compile",
 }
 
-__all__ = ["ModelEnvWarning", "ModelUDF", "NotCompilable", "ResolvedModel", "compile_model", "predict_frame",
+__all__ = ["ModelEnvWarning", "ModelUDF", "NotCompilable", "ResolvedModel", "compile_model",
            "resolve_model", "score", "spark_udf", "to_sql"]  # = _EXPORTS (tests/test_exports.py)
 
 
