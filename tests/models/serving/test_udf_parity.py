@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import httpx
-import pytest
 
 from tests.models.serving.conftest import FEATURES, training_frame
-
-pytestmark = pytest.mark.spark
 
 
 def test_rest_server_and_udf_answer_alike(spark, lr_served):
