@@ -53,7 +53,7 @@ class GroupCommitWriter:
         self._max_rows = max_rows
         self._on_committed = on_committed
         self._after_flush = after_flush
-        self._lock = threading.Lock()  # guards the record lists, lsn and the WAL; never held during I/O
+        self._lock = threading.Lock()  # guards the record lists, lsn and the WAL append; never held during Delta I/O
         self._flush_lock = threading.Lock()  # one flush at a time
         self._pending: list[Record] = []
         self._in_flight: list[Record] = []
