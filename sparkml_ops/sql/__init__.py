@@ -32,7 +32,8 @@ def register_views(spark: SparkSession, root: str | os.PathLike[str] | None = No
         use_delta: force or forbid ``format("delta")`` (default: when the session has Delta configured).
 
     Raises:
-        NotFound: ``root`` is not a tracking root. BadInput: a bad ``as_of``.
+        NotFound: ``root`` is not a tracking root.
+        BadInput: a bad ``as_of``.
 
     Example: ``register_views(spark); spark.sql("SELECT * FROM runs_wide").show()``.
     """
@@ -44,7 +45,14 @@ def register_views(spark: SparkSession, root: str | os.PathLike[str] | None = No
 def snapshot_versions(root: str | os.PathLike[str] | None = None, *, as_of: AsOf = None) -> dict[str, int]:
     """The Delta version of each table that a query with this ``as_of`` reads (-1: no such table yet).
 
-    Raises :class:`NotFound` for a root that does not exist, :class:`BadInput` for a bad ``as_of``.
+    Args:
+        root: defaults to mlflow's ``delta:`` tracking URI, then the configured root.
+        as_of: a ``runs`` table version or a timestamp (default: now).
+
+    Raises:
+        NotFound: a root that does not exist.
+        BadInput: a bad ``as_of``.
+
     Example: ``snapshot_versions(as_of=12)["metrics"]``.
     """
     return resolve_versions(resolve_location(root), as_of)

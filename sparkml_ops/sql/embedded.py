@@ -101,7 +101,13 @@ def query(sql: str, root: str | os.PathLike[str] | None = None, *, as_of: AsOf =
 
 
 def clear_cache() -> None:
-    """Drop every cached catalog (frees memory; the next query reloads)."""
+    """Drop every cached catalog: frees the memory of roots no longer queried (the next query reloads).
+
+    Raises:
+        Nothing: it only drops caches; no table is touched.
+
+    Example: ``sparkml_ops.sql.clear_cache()`` after a batch of queries in a long-lived notebook.
+    """
     with _REGISTRY_LOCK:
         _CATALOGS.clear()
 

@@ -27,14 +27,23 @@ from sparkml_ops.sql.datasets import DataSource, Kind
 
 def log_input(source: Any, *, name: str | None = None, context: str = "training", version: int | None = None,
               format: Kind | None = None, run_id: str | None = None) -> Dataset:
-    """Record ``source`` as an input of the active run (started if none, as ``mlflow.log_*`` do).
+    """Record ``source`` as an input of a run, pinned to exact data, so :func:`load_input` can read it back.
 
-    ``source``: a path (Delta table, Parquet or CSV file or directory), a ``deltalake.DeltaTable``,
-    or a Spark DataFrame read from one of those. ``version`` pins a Delta version (default:
-    the current one, or for a DataFrame the one it reads); ``format``: ``delta``, ``parquet`` or
-    ``csv`` (default: from the path). Returns the logged MLflow dataset.
+    Args:
+        source: a path (Delta table, Parquet or CSV file or directory), a ``deltalake.DeltaTable``,
+            or a Spark DataFrame read from one of those.
+        name: the dataset's name (default: from the source).
+        context: MLflow's dataset context tag (``training``, ``evaluation`` …).
+        version: a Delta version to pin (default: the current one, or for a DataFrame the one
+            it reads).
+        format: ``delta``, ``parquet`` or ``csv`` (default: from the path).
+        run_id: the run (default: the active run, started if none, as ``mlflow.log_*`` do).
 
-    Raises :class:`BadInput` for an empty name/context, a bad version or an unreadable source.
+    Returns the logged MLflow dataset.
+
+    Raises:
+        BadInput: an empty name or context, a bad version or an unreadable source.
+
     Example: ``log_input("/data/features", version=3, context="training")``.
     """
     if not isinstance(context, str) or not context.strip():
@@ -50,7 +59,17 @@ def log_input(source: Any, *, name: str | None = None, context: str = "training"
 
 
 def resolve_source(source: Any, *, version: int | None = None, format: Kind | None = None) -> DataSource:
-    """Pin ``source`` to exact data (see :func:`log_input`)."""
+    """Pin ``source`` to exact data without logging it: what :func:`log_input` would record.
+
+    Args:
+        source, version, format: as in :func:`log_input`.
+
+    Raises:
+        BadInput: a bad version or format, a path with nothing at it, or a source of an
+            unsupported type.
+
+    Example: ``resolve_source("/data/features").version`` (the Delta version a run would pin).
+    """
     if version is not None and (isinstance(version, bool) or not isinstance(version, int) or version < 0):
         raise BadInput(f"version={version!r} must be a Delta table version (an int >= 0)")
     storage = config.resolve("storage_options") or None
@@ -72,8 +91,19 @@ def resolve_source(source: Any, *, version: int | None = None, format: Kind | No
 def load_input(run_id: str, name: str, spark: Any = None, *, digest: str | None = None):
     """Exactly the data input ``name`` of run ``run_id`` was: an Arrow table, or a Spark DataFrame with ``spark``.
 
-    Raises :class:`InvalidState` if a logged file changed since, :class:`StorageError` if a
-    Delta version is no longer readable (vacuumed).
+    Args:
+        run_id: the run that logged the input (:func:`log_input` or ``mlflow.log_input``).
+        name: the dataset's name.
+        spark: a SparkSession to read it as a DataFrame (default: read it as a pyarrow Table).
+        digest: which input when the run logged several of one name.
+
+    Raises:
+        NotFound: the run has no input of that name (the error lists its inputs).
+        BadInput: several inputs of that name and no ``digest``.
+        InvalidState: a logged file changed since it was logged.
+        StorageError: the Delta version is no longer readable (vacuumed).
+
+    Example: ``train = load_input(run_id, "features", spark)``.
     """
     run = MlflowClient().get_run(run_id)
     dataset_inputs = run.inputs.dataset_inputs if run.inputs else []
@@ -91,7 +121,18 @@ def load_input(run_id: str, name: str, spark: Any = None, *, digest: str | None 
 
 
 def describe(run_id: str, tracking_uri: str | None = None) -> dict[str, Any]:
-    """What went into a run and what came out: inputs, logged models, registered versions."""
+    """What went into a run and what came out: inputs, logged models, registered versions, as a dict.
+
+    Args:
+        run_id: the run.
+        tracking_uri: where it lives (default: MLflow's current tracking URI).
+
+    Raises:
+        MlflowException: a malformed run id (``INVALID_PARAMETER_VALUE``) or no such run
+            (``RESOURCE_DOES_NOT_EXIST``).
+
+    Example: ``describe(run_id)["inputs"][0]["version"]`` (the Delta version the run read).
+    """
     _validate_run_id(run_id)
     client = MlflowClient(tracking_uri)
     run = client.get_run(run_id)

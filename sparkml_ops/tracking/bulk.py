@@ -39,6 +39,19 @@ def log_table(run_id: str, table: Any, *, kind: Kind = "auto", tracking_uri: str
     are numeric, params otherwise. Validation is ``log_batch``'s (MLflow's key rules, an active
     run, params never change value) and nothing is written when any row fails it.
     The tracking URI (``tracking_uri`` or MLflow's current one) must be a ``delta:`` root.
+
+    Args:
+        run_id: an active run of the root.
+        table: the rows, as above.
+        kind: ``"metrics"``, ``"params"`` or ``"auto"``.
+        tracking_uri: a ``delta:`` URI (default: MLflow's current tracking URI).
+
+    Raises:
+        MlflowException: ``INVALID_PARAMETER_VALUE`` for a store that is not ``delta:``, a bad
+            column or key, a changed param value or an inactive run (nothing is written);
+            ``RESOURCE_DOES_NOT_EXIST`` for an unknown run.
+
+    Example: ``log_table(run_id, pa.table({"key": ["loss"] * 3, "value": [0.9, 0.5, 0.3], "step": [0, 1, 2]}))``.
     """
     from mlflow.tracking._tracking_service.utils import _get_store
 

@@ -80,14 +80,33 @@ def tune(objective: Callable[[dict[str, Any]], float | dict[str, float]], space:
          patience: int | None = None, spark: Any = None, resume: str | None = None) -> TuneResult:
     """Minimise (or maximise) ``objective`` over ``space`` with Optuna, each trial a Spark task and a child run.
 
-    ``objective(params)`` runs on an executor with the trial's child run active (so
-    ``mlflow.log_*`` inside it lands there) and returns a number or a dict of numbers
-    (``metric`` names the one optimised). At most ``parallelism`` trials run at once (default:
-    the session's default parallelism). A trial that raises is FAILED and the study goes on
-    until ``max_failures``; ``timeout_s`` and ``patience`` stop launching new trials.
-    ``resume=parent_run_id`` continues a study whose driver died. Raises
-    :class:`~sparkml_ops.errors.BadInput` for a bad space or setting (before any Spark job) and
-    :class:`~sparkml_ops.errors.TuningFailed` when no trial finished.
+    The study is a parent run; each trial is a child run whose params are the trial's values,
+    so the whole search is queryable (``sparkml_ops.sql.query``) and visible in MLflow's UI.
+
+    Args:
+        objective: ``objective(params) -> number | dict of numbers``; runs on an executor with
+            the trial's child run active, so ``mlflow.log_*`` inside it lands there.
+        space: parameter name → distribution (:func:`uniform`, :func:`loguniform`,
+            :func:`randint`, :func:`choice`) or a constant.
+        max_trials: trials to run in all (a resumed study counts those already finished).
+        parallelism: trials at once (default: the session's default parallelism).
+        metric: the objective's value to optimise when it returns a dict (default ``loss``).
+        mode: ``"min"`` or ``"max"``.
+        experiment: experiment name for the parent run (default: MLflow's current one).
+        run_name: the parent run's name.
+        sampler: ``"tpe"``, ``"random"`` or ``"grid"`` (Optuna's samplers).
+        seed: the sampler's seed, for a repeatable study.
+        timeout_s: stop launching trials after this many seconds.
+        max_failures: stop after this many failed trials (a trial that raises is FAILED).
+        patience: stop after this many trials without improvement.
+        spark: the SparkSession (default: the active or a new one).
+        resume: the parent run id of a study whose driver died; it continues where it stopped.
+
+    Raises:
+        BadInput: a bad space or setting (checked before any Spark job starts).
+        TuningFailed: no trial finished.
+
+    Example: ``tune(lambda p: (p["x"] - 2) ** 2, {"x": uniform(-5, 5)}, max_trials=30, parallelism=2)``.
     """
     S.validate(space)
     common = dict(max_trials=max_trials, metric=metric, mode=mode, sampler=sampler, seed=seed,
@@ -119,8 +138,25 @@ def tune_project(uri: str, space: Mapping[str, Any], *, entry_point: str = "main
                  resume: str | None = None) -> TuneResult:
     """Tune an MLflow project: each trial is a project run (spark-submit job), its params the trial's values.
 
-    The entry point must accept every parameter in ``space`` and log ``metric`` to its run;
-    up to ``parallelism`` jobs run at once. Other arguments as in :func:`tune`.
+    Args:
+        uri: the project (a directory or a git URI, as for :func:`sparkml_ops.projects.run`).
+        space: parameter name → distribution; the entry point must accept every name.
+        entry_point: the MLproject entry point each trial runs; it must log ``metric``.
+        max_trials: trials to run in all.
+        parallelism: project jobs at once.
+        metric, mode, experiment, run_name, sampler, seed, timeout_s, max_failures, patience,
+            resume: as in :func:`tune`.
+        master: Spark master for each job (default: the configured one).
+        env_manager: ``local``, ``virtualenv``, ``uv`` or ``conda`` (default: the configured one).
+        spark_conf: extra ``--conf`` settings for each spark-submit.
+        spark_args: extra spark-submit arguments.
+
+    Raises:
+        BadInput: a bad space or setting, or an entry point that does not accept a parameter of
+            ``space`` (checked before any job starts).
+        TuningFailed: no trial finished.
+
+    Example: ``tune_project("./my_project", {"C": loguniform(1e-3, 10)}, max_trials=8, metric="rmse")``.
     """
     from sparkml_ops.projects.mlproject import load_project
     from sparkml_ops.projects.source import fetch

@@ -56,22 +56,64 @@ Distribution = Uniform | LogUniform | RandInt | Choice
 
 
 def uniform(lo: float, hi: float) -> Uniform:
-    """A float uniform on ``[lo, hi]``."""
+    """A float drawn uniformly from ``[lo, hi]``: a search-space dimension for :func:`~sparkml_ops.tuning.tune`.
+
+    Args:
+        lo: the smallest value (finite).
+        hi: the largest value (finite, > ``lo``).
+
+    Raises:
+        BadInput: bounds that are not finite numbers or not ordered, when the space is validated
+            (at the start of ``tune``, before any Spark job).
+
+    Example: ``tune(objective, {"lr": uniform(0.0, 1.0)}, max_trials=20)``.
+    """
     return Uniform(lo, hi)
 
 
 def loguniform(lo: float, hi: float) -> LogUniform:
-    """A float log-uniform on ``[lo, hi]`` (both > 0)."""
+    """A float log-uniform on ``[lo, hi]``: for scales such as learning rates and regularisation strengths.
+
+    Args:
+        lo: the smallest value (> 0).
+        hi: the largest value (> ``lo``).
+
+    Raises:
+        BadInput: bounds that are not positive finite numbers or not ordered, when the space is
+            validated (at the start of ``tune``).
+
+    Example: ``{"C": loguniform(1e-3, 1e2)}``.
+    """
     return LogUniform(lo, hi)
 
 
 def randint(lo: int, hi: int) -> RandInt:
-    """An integer in ``[lo, hi]``, inclusive at both ends."""
+    """An integer in ``[lo, hi]``, inclusive at both ends (unlike ``numpy.random.randint``).
+
+    Args:
+        lo: the smallest value.
+        hi: the largest value (>= ``lo``).
+
+    Raises:
+        BadInput: bounds that are not integers or not ordered, when the space is validated.
+
+    Example: ``{"max_depth": randint(2, 12)}``.
+    """
     return RandInt(lo, hi)
 
 
 def choice(options: Sequence[Any]) -> Choice:
-    """One of ``options``; an option that is a dict is a sub-space sampled only when chosen."""
+    """One of ``options``; an option that is a dict is a sub-space sampled only when chosen.
+
+    Args:
+        options: a list or tuple of values (numbers, strings, ``None``) or dict sub-spaces.
+
+    Raises:
+        BadInput: ``options`` is a string, a mapping or not a sequence (here), or empty (when
+            the space is validated).
+
+    Example: ``{"model": choice([{"kind": "lr", "C": loguniform(1e-3, 10)}, {"kind": "rf", "depth": randint(2, 8)}])}``.
+    """
     if isinstance(options, (str, bytes, Mapping)) or not isinstance(options, Sequence):
         raise BadInput(f"choice() takes a list of options, got {options!r}")
     return Choice(tuple(options))
