@@ -1,16 +1,19 @@
-"""What a model takes and returns, in Spark's terms, read from its MLflow signature.
+"""What a model takes and returns, read once from its MLflow signature: the one signature spec.
 
-Inputs: the names the model expects (``ColSpec`` names) or the width of one unnamed numeric
-tensor, plus the Spark type each input should have. Outputs: the Spark result type — a
-scalar for one output, an array for a 2-D tensor, a struct for several outputs, nested
-structs for ``Object`` columns — unless the caller gives ``result_type``.
+Inputs (:class:`InputSpec`): the names the model expects (``ColSpec`` names) or the width of
+one unnamed numeric tensor, the Spark type each input should have, and whether it is
+required. :meth:`InputSpec.matrix` is the same inputs seen as one numeric matrix (the
+:class:`MatrixSpec` the fast paths take — the Spark workers, the jobs and the REST server
+alike), or why they cannot be. Outputs: the Spark result type — a scalar for one output, an
+array for a 2-D tensor, a struct for several outputs, nested structs for ``Object`` columns —
+unless the caller gives ``result_type``.
 
 Imports pyspark's type classes only (they do not start a JVM).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -28,8 +31,10 @@ _MLFLOW_TO_SPARK = {
 class InputSpec:
     """The model's inputs: ``names`` (None for an unnamed tensor or no signature) and their types.
 
-    ``kind`` says how the worker assembles a batch: ``"columns"`` (named columns),
-    ``"tensor"`` (one unnamed 2-D tensor of ``width`` columns) or ``"any"`` (no signature).
+    ``kind`` says how a batch is assembled: ``"columns"`` (named columns), ``"tensor"`` (one
+    unnamed 2-D tensor of ``width`` columns) or ``"any"`` (no signature). ``type_names`` are
+    MLflow's type per input (``"double"``…, or the numpy dtype of a tensor), ``required`` says
+    which inputs must be present, ``shapes`` holds each tensor's shape (None: a column signature).
     """
 
     kind: str
@@ -37,10 +42,105 @@ class InputSpec:
     spark_types: tuple[Any, ...]  # pyspark DataType per input, or None when unknown
     width: int | None
     tensor_dtype: str | None = None
+    type_names: tuple[str, ...] = ()
+    required: tuple[bool, ...] = ()
+    shapes: tuple[tuple[int, ...], ...] | None = None
 
     @property
     def all_numeric(self) -> bool:
         return bool(self.spark_types) and all(t is not None and t.typeName() in NUMERIC for t in self.spark_types)
+
+    def matrix(self, feature_order: list[str] | None = None) -> tuple[MatrixSpec | None, str]:
+        """These inputs as one numeric matrix (:class:`MatrixSpec`), or ``None`` and why not.
+
+        They qualify when they are required scalar numeric columns (double, float, long,
+        integer) or one numeric tensor of shape ``(-1, k)``. ``feature_order`` (a fitted
+        estimator's ``feature_names_in_``) puts the columns in the order it was trained on.
+        """
+        if self.kind == "any":
+            return None, "the model has no input signature"
+        if self.shapes is not None:
+            return self._tensor_matrix()
+        if self.names is None:
+            return None, "the signature has unnamed columns"
+        names: list[str] = []
+        kinds: list[frozenset] = []
+        dtypes: list[type] = []
+        type_names: list[str] = []
+        for name, type_name, required in zip(self.names, self.type_names, self.required, strict=True):
+            if type_name not in _MATRIX_COLUMNS:
+                return None, f"column {name!r} has type {type_name}, which is not a numeric scalar"
+            if not required:
+                return None, f"column {name!r} is optional"
+            kind, dtype = _MATRIX_COLUMNS[type_name]
+            names.append(name)
+            kinds.append(kind)
+            dtypes.append(dtype)
+            type_names.append(type_name)
+        if len(set(names)) != len(names):
+            return None, "the signature repeats a column name"
+        positional = None
+        if feature_order is not None and sorted(feature_order) == sorted(names) and list(feature_order) != names:
+            order = [names.index(n) for n in feature_order]
+            names, kinds = [names[i] for i in order], [kinds[i] for i in order]
+            type_names = [type_names[i] for i in order]
+            positional = tuple(order)  # unnamed rows still come in the signature's order
+        return MatrixSpec(tuple(names), tuple(kinds), np.result_type(*dtypes), tuple(type_names),
+                          {n: j for j, n in enumerate(names)}, tuple(_INT_LIMITS.get(t) for t in type_names),
+                          positional), ""
+
+    def _tensor_matrix(self) -> tuple[MatrixSpec | None, str]:
+        assert self.shapes is not None
+        if len(self.shapes) != 1:
+            return None, "the signature has several tensors"
+        shape, dtype = self.shapes[0], np.dtype(self.type_names[0])
+        if len(shape) != 2 or shape[0] != -1 or shape[1] < 1 or dtype.kind not in "fiu":
+            return None, f"tensor input {dtype}{shape} is not a numeric (-1, k) matrix"
+        kinds = (FLOAT if dtype.kind == "f" else INT,) * shape[1]
+        limit = None if dtype.kind == "f" else 2 ** (8 * dtype.itemsize - 1)
+        return MatrixSpec(None, kinds, dtype, (str(dtype),) * shape[1], int_limits=(limit,) * shape[1]), ""
+
+
+FLOAT = frozenset((float, int))  # JSON numbers a float input accepts (bool is excluded: its type is bool)
+INT = frozenset((int,))
+_MATRIX_COLUMNS = {"double": (FLOAT, np.float64), "float": (FLOAT, np.float32),
+                   "long": (INT, np.int64), "integer": (INT, np.int32)}
+_INT_LIMITS = {"long": 2**63, "integer": 2**31}
+
+
+@dataclass(frozen=True)
+class MatrixSpec:
+    """The inputs as one numeric matrix: ``names`` in the order the model takes them (None: a tensor).
+
+    ``kinds`` are the JSON value types each input accepts, ``int_limits`` the range integers
+    must lie in (``[-limit, limit)``), ``positional`` where input ``j`` sits in an unnamed row
+    (the signature's order, when the model takes its columns in another).
+    """
+
+    names: tuple[str, ...] | None
+    kinds: tuple[frozenset, ...]
+    dtype: np.dtype
+    type_names: tuple[str, ...]
+    index: dict[str, int] = field(default_factory=dict)
+    int_limits: tuple[int | None, ...] = ()
+    positional: tuple[int, ...] | None = None
+    uniform: frozenset | None = None  # set by __post_init__: the one kind every input takes, if any
+
+    def __post_init__(self) -> None:
+        if not self.int_limits:
+            object.__setattr__(self, "int_limits", (None,) * len(self.kinds))
+        same = bool(self.kinds) and len(set(self.kinds)) == 1 and len(set(self.int_limits)) == 1
+        object.__setattr__(self, "uniform", self.kinds[0] if same else None)
+
+    @property
+    def width(self) -> int:
+        return len(self.kinds)
+
+    def label(self, j: int) -> str:
+        """How error messages name input ``j``."""
+        if self.names is None:
+            return f"tensor column {j} ({self.type_names[j]})"
+        return f"column {self.names[j]!r} ({self.type_names[j]})"
 
 
 def _np_to_spark(dtype: np.dtype):
@@ -97,18 +197,26 @@ def _tensor_to_spark(spec) -> Any:
 
 def input_spec(meta) -> InputSpec:
     """The inputs of an MLflow model (``mlflow.models.Model``)."""
-    schema = meta.get_input_schema() if meta is not None else None
+    return schema_inputs(meta.get_input_schema() if meta is not None else None)
+
+
+def schema_inputs(schema) -> InputSpec:
+    """The inputs an MLflow input schema (``mlflow.types.Schema``, or None) describes."""
     if schema is None or not schema.inputs:
         return InputSpec("any", None, (), None)
     if schema.is_tensor_spec():
         specs = schema.inputs
+        shapes = tuple(tuple(s.shape) for s in specs)
+        dtypes = tuple(str(np.dtype(s.type)) for s in specs)
+        required = (True,) * len(specs)
         if len(specs) == 1 and specs[0].name is None:
-            shape = tuple(specs[0].shape)
+            shape = shapes[0]
             width = shape[1] if len(shape) == 2 and shape[1] > 0 else (1 if len(shape) == 1 else None)
             scalar = _np_to_spark(specs[0].type)
-            return InputSpec("tensor", None, (scalar,) * (width or 0), width, str(np.dtype(specs[0].type)))
+            return InputSpec("tensor", None, (scalar,) * (width or 0), width, dtypes[0], dtypes, required, shapes)
         names = tuple(str(s.name) for s in specs)
-        return InputSpec("columns", names, tuple(_tensor_to_spark(s) for s in specs), len(names))
+        return InputSpec("columns", names, tuple(_tensor_to_spark(s) for s in specs), len(names), None, dtypes,
+                         required, shapes)
     names = tuple(str(c.name) if c.name is not None else str(i) for i, c in enumerate(schema.inputs))
     types = []
     for col in schema.inputs:
@@ -117,8 +225,9 @@ def input_spec(meta) -> InputSpec:
         except BadInput:
             types.append(None)
     has_names = schema.has_input_names()
+    type_names = tuple(getattr(c.type, "name", None) or repr(c.type) for c in schema.inputs)
     return InputSpec("columns" if has_names else "tensor", names if has_names else None, tuple(types),
-                     len(names))
+                     len(names), None, type_names, tuple(bool(c.required) for c in schema.inputs))
 
 
 def output_type(meta) -> Any:

@@ -1,7 +1,7 @@
 """Decode ``/invocations`` bodies: media types, JSON and tables, straight to a numpy matrix.
 
 The fast path never builds a pandas DataFrame: JSON rows are type-checked against the
-:class:`FastSchema` value by value (cheap for the 1-row requests that dominate online
+:class:`MatrixSpec` value by value (cheap for the 1-row requests that dominate online
 scoring) and handed to numpy; CSV, Parquet and Arrow bodies become an Arrow table whose
 columns are checked by type. Every failure is a :class:`PayloadError` naming the field,
 row and column.
@@ -16,7 +16,7 @@ import numpy as np
 import orjson
 
 from sparkml_ops.models.serving.http_errors import PayloadError, UnsupportedMediaType
-from sparkml_ops.models.serving.signature import FastSchema
+from sparkml_ops.models.spec import MatrixSpec
 
 FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 MEDIA_TYPES = {
@@ -81,18 +81,18 @@ def _describe(value) -> str:
     return f"{type(value).__name__} {value!r}"
 
 
-def _type_error(fs: FastSchema, j: int, where: str, value) -> PayloadError:
+def _type_error(fs: MatrixSpec, j: int, where: str, value) -> PayloadError:
     return PayloadError(f"{where}: {fs.label(j)} got {_describe(value)}")
 
 
-def _to_array(rows, fs: FastSchema, field: str) -> np.ndarray:
+def _to_array(rows, fs: MatrixSpec, field: str) -> np.ndarray:
     try:
         return np.array(rows, dtype=fs.dtype)
     except (OverflowError, ValueError) as exc:
         raise PayloadError(f"{field}: a value does not fit the model's {fs.dtype} input: {exc}") from None
 
 
-def _check_row(row, fs: FastSchema, field: str, r: int) -> None:
+def _check_row(row, fs: MatrixSpec, field: str, r: int) -> None:
     uniform = fs.uniform
     if uniform is not None and uniform.issuperset(map(type, row)):  # one C-level pass for the common case
         limit = fs.int_limits[0] if row else None
@@ -107,7 +107,7 @@ def _check_row(row, fs: FastSchema, field: str, r: int) -> None:
             raise PayloadError(f"{field} row {r}: {fs.label(j)} value {value} is out of range")
 
 
-def _rows_to_matrix(rows, fs: FastSchema, field: str, perm: tuple[int, ...] | None, n_src: int) -> np.ndarray:
+def _rows_to_matrix(rows, fs: MatrixSpec, field: str, perm: tuple[int, ...] | None, n_src: int) -> np.ndarray:
     """Rows given as lists: ``perm[j]`` is where model input ``j`` sits in a row of ``n_src`` values."""
     if type(rows) is not list:
         raise PayloadError(f"{field} must be a list of rows, got {_describe(rows)}")
@@ -128,7 +128,7 @@ def _rows_to_matrix(rows, fs: FastSchema, field: str, perm: tuple[int, ...] | No
     return _to_array(rows, fs, field)
 
 
-def _permutation(columns, fs: FastSchema, field: str) -> tuple[int, ...] | None:
+def _permutation(columns, fs: MatrixSpec, field: str) -> tuple[int, ...] | None:
     """Positions of the model's inputs within ``columns`` (``None`` when they already match)."""
     if type(columns) is not list:
         raise PayloadError(f"{field} must be a list of column names")
@@ -162,7 +162,7 @@ def _permutation(columns, fs: FastSchema, field: str) -> tuple[int, ...] | None:
     return result
 
 
-def _records_to_matrix(records, fs: FastSchema, field: str) -> np.ndarray:
+def _records_to_matrix(records, fs: MatrixSpec, field: str) -> np.ndarray:
     if type(records) is not list:
         raise PayloadError(f"{field} must be a list of objects (one per row), got {_describe(records)}")
     if fs.names is None:
@@ -184,7 +184,7 @@ def _records_to_matrix(records, fs: FastSchema, field: str) -> np.ndarray:
     return _to_array(rows, fs, field)
 
 
-def _columns_to_matrix(mapping: dict, fs: FastSchema, field: str) -> np.ndarray:
+def _columns_to_matrix(mapping: dict, fs: MatrixSpec, field: str) -> np.ndarray:
     if fs.names is None:
         raise PayloadError(f"{field}: the model takes a tensor of {fs.width} values per row; send a list of rows")
     missing = [n for n in fs.names if n not in mapping]
@@ -222,7 +222,7 @@ def _columns_to_matrix(mapping: dict, fs: FastSchema, field: str) -> np.ndarray:
     return matrix
 
 
-def json_to_matrix(obj, fs: FastSchema) -> tuple[np.ndarray, dict | None]:
+def json_to_matrix(obj, fs: MatrixSpec) -> tuple[np.ndarray, dict | None]:
     """The model input matrix and ``params`` of a decoded JSON request (MLflow's four formats)."""
     if type(obj) is not dict:
         raise PayloadError(f"{_REQUIRED}; got {_describe(obj)}")
@@ -293,7 +293,7 @@ def read_table(kind: str, body: bytes):
     raise PayloadError(f"cannot read a table from a {kind} body")
 
 
-def table_to_matrix(table, fs: FastSchema, kind: str) -> np.ndarray:
+def table_to_matrix(table, fs: MatrixSpec, kind: str) -> np.ndarray:
     """The model input matrix of an Arrow table: its columns checked by type and for nulls, then
     converted as the Spark workers convert theirs (:func:`sparkml_ops.models.arrow_io.to_matrix`)."""
     import pyarrow as pa

@@ -23,7 +23,7 @@ import orjson
 
 from sparkml_ops.models.serving.http_errors import PayloadError
 from sparkml_ops.models.serving.payload import json_to_matrix, read_table
-from sparkml_ops.models.serving.signature import FastSchema, fast_schema
+from sparkml_ops.models.spec import MatrixSpec, input_spec
 
 _log = logging.getLogger(__name__)
 _FAST_METHODS = ("predict", "predict_proba", "predict_log_proba", "predict_joint_log_proba")
@@ -82,7 +82,7 @@ class ServedModel:
         self.metadata = self.pyfunc.metadata
         self.input_schema = self.metadata.get_input_schema()
         self.params_schema = self.metadata.get_params_schema()
-        self.fast: FastSchema | None = None
+        self.fast: MatrixSpec | None = None
         self._method: Callable | None = None
         self.fast_reason = "disabled by option" if not fast_path else ""
         if fast_path:
@@ -95,7 +95,7 @@ class ServedModel:
             self.fast_reason = why
             return
         order = getattr(estimator, "feature_names_in_", None)
-        schema, why = fast_schema(self.input_schema, None if order is None else [str(n) for n in order])
+        schema, why = input_spec(self.metadata).matrix(None if order is None else [str(n) for n in order])
         if schema is None:
             self.fast_reason = why
             return
@@ -111,7 +111,7 @@ class ServedModel:
             warnings.filterwarnings("ignore", message="X does not have valid feature names")
         self.fast, self._method = schema, method
 
-    def _example(self, schema: FastSchema):
+    def _example(self, schema: MatrixSpec):
         """(matrix, pyfunc input) from the saved serving example, else a few synthetic rows."""
         from mlflow.pyfunc.scoring_server import _parse_json_data
 
@@ -136,7 +136,7 @@ class ServedModel:
                               for j, n in enumerate(schema.names)})
         return matrix, frame
 
-    def _verify(self, schema: FastSchema, method: Callable) -> str:
+    def _verify(self, schema: MatrixSpec, method: Callable) -> str:
         try:
             matrix, data = self._example(schema)
             expected = self.pyfunc.predict(data)

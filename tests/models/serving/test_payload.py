@@ -15,11 +15,16 @@ from sparkml_ops.models.serving.batcher import MicroBatcher
 from sparkml_ops.models.serving.http_errors import PayloadError, UnsupportedMediaType
 from sparkml_ops.models.serving.payload import content_kind, decode_json, json_to_matrix, table_to_matrix
 from sparkml_ops.models.serving.settings import ServeConfig
-from sparkml_ops.models.serving.signature import fast_schema
+from sparkml_ops.models.spec import schema_inputs
 
 
 def _schema(*specs: tuple[str, str]) -> Schema:
     return Schema([ColSpec(t, n) for n, t in specs])
+
+
+def fast_schema(schema: Schema | None, feature_order: list[str] | None = None):
+    """The matrix view of a signature, as every fast path takes it."""
+    return schema_inputs(schema).matrix(feature_order)
 
 
 def test_fast_schema_accepts_numeric_columns_and_tensors():
