@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from sparkml_ops.models.predictors import LoadOptions
+
 
 @dataclass(frozen=True)
 class ModelHandle:
@@ -19,15 +21,17 @@ class ModelHandle:
     digest: str
     archive: str | None  # name under SparkFiles of the unpacked model archive
     local_path: str  # the driver's copy: used when the archive is not there (same machine)
-    input_kind: str  # "columns" | "tensor" | "any" (see spec.InputSpec)
     input_names: tuple[str, ...]  # names the model sees, one per bound column, in call order
-    tensor_dtype: str | None  # numpy dtype of an unnamed tensor input
-    numeric: bool  # every input is a numeric scalar (the matrix fast paths apply)
     result_arrow: Any  # pyarrow.DataType of the result column
     batch_size: int
     allow_pickle: bool  # the driver allowed MLflow to unpickle model files
-    fast: bool  # use the direct sklearn/onnxruntime paths when they apply
+    fast: bool  # let the fast-path policy choose a matrix backend (see predictors.py)
     onnx_threads: int = 1
+
+    @property
+    def options(self) -> LoadOptions:
+        """How a worker loads the model (the same options the REST server loads it with)."""
+        return LoadOptions(fast=self.fast, allow_pickle=self.allow_pickle, onnx_threads=self.onnx_threads)
 
     @property
     def label(self) -> str:

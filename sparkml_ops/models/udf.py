@@ -14,24 +14,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import Any, Literal
+from typing import Any, cast
 
-from sparkml_ops import config
 from sparkml_ops.errors import BadInput
 from sparkml_ops.models import environment, shipping, spec
 from sparkml_ops.models.handle import ModelHandle
+from sparkml_ops.models.predictors import CompileMode, allow_pickle_default, compiled_backend
 from sparkml_ops.models.resolve import ResolvedModel, resolve_model
 
 _log = logging.getLogger(__name__)
 DEFAULT_BATCH_SIZE = 50_000
-CompileMode = Literal["auto"] | bool
 MODEL_COLUMNS = ("model_uri", "model_run_id", "model_id")
-
-
-def allow_pickle_default(explicit: bool | None) -> bool:
-    """``explicit``, else the ``allow_pickle`` setting (``$MLFLOW_ALLOW_PICKLE_DESERIALIZATION``, what MLflow's
-    loaders honour)."""
-    return bool(config.resolve("allow_pickle", explicit))
 
 
 def _quote(name: str) -> str:
@@ -151,7 +144,8 @@ class ModelUDF:
         udf = self._udfs.get(key)
         if udf is None:
             body = udf_function(self.handle_for(model_names), shown)
-            udf = arrow_udf(body, returnType=self.result_type)  # scalar: inferred from the type hints
+            # scalar iterator form, inferred from the type hints (pyspark's stubs do not list it)
+            udf = arrow_udf(cast(Any, body), returnType=self.result_type)
             self._udfs[key] = udf
         return udf(*columns)
 
@@ -180,7 +174,7 @@ class ModelUDF:
         if self.inputs.kind == "columns" and cols != tuple(self.inputs.names or ()) and \
                 set(cols) == set(self.inputs.names or ()):
             cols = tuple(self.inputs.names or ())
-        model_names = tuple(self.inputs.names) if self.inputs.kind == "columns" else tuple(cols)
+        model_names = tuple(self.inputs.names or ()) if self.inputs.kind == "columns" else tuple(cols)
         expected = self.inputs.spark_types if self.inputs.spark_types else (None,) * len(cols)
         casts = {}
         for column, want in zip(cols, expected, strict=False):
@@ -258,35 +252,14 @@ def spark_udf(spark, model: Any, *, result_type: Any = None, env: str = "local",
         environment.require_packed_session(spark, resolved, cache_dir=env_cache_dir)
     inputs = spec.input_spec(resolved.meta)
     result = spec.parse_result_type(result_type, spark) if result_type is not None else spec.output_type(resolved.meta)
-    compiled, reason = _try_compile(resolved, result, compile, allow_pickle)
+    compiled, reason = compiled_backend(resolved, result, compile, allow_pickle)
 
     def make_handle() -> ModelHandle:
         return ModelHandle(
             uri=resolved.uri, run_id=resolved.run_id, model_id=resolved.model_id, digest=resolved.digest,
-            archive=shipping.ship(spark, resolved), local_path=resolved.path, input_kind=inputs.kind,
-            input_names=inputs.names or (), tensor_dtype=inputs.tensor_dtype, numeric=inputs.all_numeric,
+            archive=shipping.ship(spark, resolved), local_path=resolved.path, input_names=inputs.names or (),
             result_arrow=spec.arrow_type(result), batch_size=batch_size,
             allow_pickle=allow_pickle_default(allow_pickle), fast=fast, onnx_threads=onnx_threads)
     return ModelUDF(resolved, inputs, result, make_handle if compiled is not None else make_handle(),
-                    compiled=compiled, compile_reason=reason, compile_mode=compile)
+                    compiled=compiled, compile_reason=reason or None, compile_mode=compile)
 
-
-def _try_compile(resolved: ResolvedModel, result: Any, mode: CompileMode, allow_pickle: bool | None):
-    """(Compiled, None), or (None, why not) — logged once for ``"auto"``, raised for ``True``."""
-    if mode is False:
-        return None, "compile=False"
-    from mlflow.exceptions import MlflowException
-
-    from sparkml_ops.models.compile import NotCompilable, compile_model
-
-    try:
-        return compile_model(resolved, result_type=result, allow_pickle=allow_pickle), None
-    except (MlflowException, AttributeError, TypeError, ValueError, IndexError, KeyError, ImportError, OSError) as exc:
-        # e.g. the driver may not unpickle the model, or a model shape the compiler did not foresee
-        if not isinstance(exc, NotCompilable):
-            exc = NotCompilable(f"the compiler failed: {type(exc).__name__}: {exc}")
-        if mode is True:
-            raise NotCompilable(f"model {resolved.label} does not compile to Spark SQL: {exc.message}") from None
-        _log.warning("model %s scores through the Python UDF: it does not compile to Spark SQL: %s",
-                     resolved.label, exc.message)
-        return None, exc.message

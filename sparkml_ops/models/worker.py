@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import pyarrow as pa
@@ -46,12 +46,12 @@ def model_dir(handle: ModelHandle) -> Path:
 
 def predictor(handle: ModelHandle) -> Predictor:
     """The loaded model for ``handle`` (loaded on first use in this process)."""
-    key = f"{handle.digest}:{handle.fast}:{handle.input_kind}:{','.join(handle.input_names)}"
+    key = f"{handle.digest}:{handle.options}"
     found = _PREDICTORS.get(key)
     if found is None:
         path = model_dir(handle)
         try:
-            found = load_predictor(path, handle)
+            found = load_predictor(path, handle.options)
         except ScoringError:
             raise
         except Exception as exc:
@@ -84,7 +84,7 @@ def score_arrays(handle: ModelHandle, arrays: Sequence[pa.Array], names: Sequenc
         chunk = [a.slice(start, step) for a in arrays] if n > step else list(arrays)
         rows = len(chunk[0])
         try:
-            parts.append(to_arrow(model.predict(chunk), handle.result_arrow, rows))
+            parts.append(to_arrow(model.predict_arrays(chunk, handle.input_names), handle.result_arrow, rows))
         except ScoringError:
             raise
         except Exception as exc:
@@ -131,7 +131,7 @@ MapBody = Callable[[Iterable[pa.RecordBatch]], Iterator[pa.RecordBatch]]
 
 
 def map_function(handle: ModelHandle, columns: Sequence[str], output: str,
-                 extra: dict[str, object] | None = None) -> MapBody:
+                 extra: Mapping[str, object] | None = None) -> MapBody:
     """The body of ``mapInArrow``: whole rows in, the same rows plus the result column out.
 
     Spark's Arrow batches (``maxRecordsPerBatch`` rows) are merged up to ``batch_size`` rows
@@ -169,7 +169,8 @@ def map_function(handle: ModelHandle, columns: Sequence[str], output: str,
 def probe() -> dict[str, object]:
     """Facts about this worker process: its interpreter and where key packages load from."""
     info: dict[str, object] = {"executable": sys.executable, "prefix": sys.prefix, "pid": os.getpid(),
-                               "models_loaded": sum(_LOADS.values())}
+                               "models_loaded": sum(_LOADS.values()),
+                               "predictors": sorted({p.kind for p in _PREDICTORS.values()})}
     for name in ("sklearn", "mlflow", "pyarrow", "sparkml_ops"):
         try:
             module = __import__(name)

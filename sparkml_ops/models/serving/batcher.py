@@ -14,16 +14,22 @@ import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Executor
+from typing import Any
 
 import numpy as np
 
 from sparkml_ops.errors import InvalidState
 
 
-class MicroBatcher:
-    """Runs ``predict(matrix) -> array`` (row-aligned) over batches of queued requests."""
+def _rows(output: Any) -> Any:
+    """A model output as something with rows: numpy arrays and pandas frames as they are, else an array."""
+    return output if hasattr(output, "shape") else np.asarray(output)
 
-    def __init__(self, predict: Callable[[np.ndarray], np.ndarray], *, max_rows: int, max_wait_s: float,
+
+class MicroBatcher:
+    """Runs ``predict(matrix) -> rows`` (an array or DataFrame, row-aligned) over batches of queued requests."""
+
+    def __init__(self, predict: Callable[[np.ndarray], Any], *, max_rows: int, max_wait_s: float,
                  executor: Executor | None = None) -> None:
         self._predict = predict
         self._max_rows = max_rows
@@ -53,7 +59,7 @@ class MicroBatcher:
             await self._task
             self._task = None
 
-    async def submit(self, matrix: np.ndarray) -> np.ndarray:
+    async def submit(self, matrix: np.ndarray) -> Any:
         """Predictions for ``matrix``'s rows, computed in some batch."""
         if self._task is None or self._task.done():
             raise InvalidState("the batcher is not running: start() it first (or it was closed)")
@@ -97,7 +103,7 @@ class MicroBatcher:
         self._queued_rows -= rows
         return batch
 
-    async def _call(self, matrix: np.ndarray) -> np.ndarray:
+    async def _call(self, matrix: np.ndarray) -> Any:
         if self._executor is None:
             return self._predict(matrix)
         return await asyncio.get_running_loop().run_in_executor(self._executor, self._predict, matrix)
@@ -111,10 +117,10 @@ class MicroBatcher:
             return
         matrix = np.concatenate([item[0] for item in live])
         try:
-            output = np.asarray(await self._call(matrix))
+            output = _rows(await self._call(matrix))
         except Exception:
             output = None
-        if output is None or output.ndim == 0 or output.shape[0] != matrix.shape[0]:
+        if output is None or not output.shape or output.shape[0] != matrix.shape[0]:
             for item in live:  # fail (or succeed) one by one
                 await self._single(item)
             return
@@ -124,7 +130,7 @@ class MicroBatcher:
         for rows, future, _ in live:
             end = start + rows.shape[0]
             if not future.done():
-                future.set_result(output[start:end])
+                future.set_result(output.iloc[start:end] if hasattr(output, "iloc") else output[start:end])
             start = end
 
     async def _single(self, item) -> None:
@@ -138,4 +144,4 @@ class MicroBatcher:
         self.batches += 1
         self.rows += matrix.shape[0]
         if not future.done():
-            future.set_result(np.asarray(output))
+            future.set_result(_rows(output))
