@@ -58,7 +58,10 @@ def create_app(settings: ServerSettings) -> Any:
     else:
         from mlflow.server.fastapi_app import create_fastapi_app
 
+        from sparkml_ops.server.fast_log_batch import install
+
         app = create_fastapi_app(flask_app)
+        install(app, flask_app)
     return BodyLimit(app, settings.max_body_bytes)
 
 
