@@ -7,7 +7,7 @@ cached, ``local[2]``. Models: LogisticRegression and RandomForest (50 trees, dep
 logged once through our ``delta:`` store; MLflow's ``spark_udf`` and ours score the same
 logged model in the same run. Each figure is rows/s of ``df.withColumn("p", udf(...))``
 written to Spark's ``noop`` sink (every row computed, nothing stored), best of the repeats.
-Also: our ``mapInArrow`` path (``ModelUDF.transform``); the ONNX RandomForest against the
+Also: our ``mapInArrow`` path (``score``); the ONNX RandomForest against the
 scikit-learn one through our UDF; and the packed env: a second job start (cache hit) against
 the first build (``--quick`` leaves it out unless ``--only env`` asks for it: a cold build
 alone takes minutes). Issue 14: ``compiled`` — LogisticRegression, RandomForest (50 × depth 8)
@@ -106,14 +106,14 @@ def _rates(frames: dict, rows: int, repeats: int) -> dict:
 def bench_model(spark, df, kind: str, rows: int, repeats: int, target: float) -> None:
     import mlflow.pyfunc
 
-    from sparkml_ops.models import spark_udf
+    from sparkml_ops.models import score, spark_udf
 
     model, X = _train(kind)
     uri = _log_sklearn(model, X)
     ours = spark_udf(spark, uri, compile=False)  # the Arrow path; compiled figures: bench_compiled
     mlflow_udf = mlflow.pyfunc.spark_udf(spark, uri, result_type="long", env_manager="local")
     rates = _rates({"ours": df.withColumn("p", ours()), "mlflow": df.withColumn("p", mlflow_udf(*FEATURES)),
-                    "transform": ours.transform(df, output_col="p")}, rows, repeats)
+                    "transform": score(df, ours, output_col="p")}, rows, repeats)
     name = {"lr": "LogisticRegression", "rf": "RandomForest(50 trees, depth 8)"}[kind]
     emit(f"spark_udf {name} rows/s", ours=rates["ours"], reference={"mlflow.pyfunc.spark_udf": rates["mlflow"]},
          unit="rows/s", better="higher", n=rows, target_ratio=target,

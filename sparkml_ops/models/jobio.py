@@ -7,9 +7,12 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from sparkml_ops.errors import BadInput
+
+if TYPE_CHECKING:
+    from sparkml_ops.models.environment import EnvMode
 
 JobKind = Literal["batch", "stream"]
 RESULT_PREFIX = "SPARKML_OPS_RESULT "
@@ -33,7 +36,7 @@ class ScoreSpec:
     output_col: str = "prediction"
     columns: tuple[str, ...] = ()
     batch_size: int = 50_000
-    env: str = "local"
+    env: EnvMode = "local"
     env_cache: str | None = None
     tracking_uri: str | None = None
     report: str | None = None

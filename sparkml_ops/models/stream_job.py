@@ -81,6 +81,7 @@ def run(spark, args: jobio.ScoreSpec) -> dict:
     from pyspark.sql import functions as F
 
     from sparkml_ops.models import delta_sink
+    from sparkml_ops.models.scoring import score
 
     output = os.path.abspath(args.output)
     checkpoint = args.checkpoint or os.path.join(output, "_checkpoint")
@@ -100,7 +101,7 @@ def run(spark, args: jobio.ScoreSpec) -> dict:
             jobio.log(f"batch {batch_id} already committed to {output}; skipping")
             return
         udf = tracker.current()
-        scored = udf.transform(batch_df, *args.columns, output_col=args.output_col, model_columns=True)
+        scored = score(batch_df, udf, *args.columns, output_col=args.output_col, model_columns=True)
         scored = scored.withColumn(VERSION_COLUMN, F.lit(tracker.version).cast("long"))
         scored = scored.withColumn(BATCH_COLUMN, F.lit(batch_id).cast("long"))
         commit = delta_sink.write_frame(scored, output, app_id=app_id, version=batch_id)

@@ -5,8 +5,8 @@ native expression: no Python worker, Spark's code generation. Otherwise it is an
 
 The model is resolved and downloaded once on the driver, shipped to the executors once per
 session (a Spark archive), loaded once per Python worker and fed Arrow columns directly
-(a scalar Arrow UDF — no pandas on the way in or out for sklearn and ONNX models). The same
-object also scores whole DataFrames through ``mapInArrow`` (:meth:`ModelUDF.transform`).
+(a scalar Arrow UDF — no pandas on the way in or out for sklearn and ONNX models). Whole
+DataFrames are scored by :func:`~sparkml_ops.models.scoring.score` (``mapInArrow``).
 """
 
 from __future__ import annotations
@@ -14,17 +14,20 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from sparkml_ops.errors import BadInput
 from sparkml_ops.models import environment, shipping, spec
+from sparkml_ops.models.environment import EnvMode
 from sparkml_ops.models.handle import ModelHandle
 from sparkml_ops.models.predictors import CompileMode, allow_pickle_default, compiled_backend
 from sparkml_ops.models.resolve import ResolvedModel, resolve_model
 
+if TYPE_CHECKING:
+    from pyspark.sql import Column, SparkSession
+
 _log = logging.getLogger(__name__)
 DEFAULT_BATCH_SIZE = 50_000
-MODEL_COLUMNS = ("model_uri", "model_run_id", "model_id")
 
 
 def _quote(name: str) -> str:
@@ -58,7 +61,7 @@ class ModelUDF:
         """The compiled Spark SQL expression over the signature's names (None when not compiled)."""
         return self.compiled.sql() if self.compiled is not None else None
 
-    def _compiled_sql(self, names: Sequence[Any]) -> str | None:
+    def compiled_sql(self, names: Sequence[Any]) -> str | None:
         """The compiled expression over columns ``names``, or None (and one log line) if it cannot be used."""
         if self.compiled is None:
             return None
@@ -128,14 +131,15 @@ class ModelUDF:
 
     # -- the column expression ------------------------------------------------------------
 
-    def __call__(self, *cols: Any):
+    def __call__(self, *cols: Any) -> Column:
+        """The model's prediction as a Column over ``cols`` (names or Columns; none: the signature's names)."""
         from pyspark.sql.functions import arrow_udf
 
         from sparkml_ops.models.worker import udf_function
 
         columns, model_names, shown = self.bind(cols)
         raw = tuple(cols[0]) if len(cols) == 1 and isinstance(cols[0], (list, tuple)) else cols
-        sql = self._compiled_sql(shown if all(isinstance(c, str) for c in raw) else raw)
+        sql = self.compiled_sql(shown if all(isinstance(c, str) for c in raw) else raw)
         if sql is not None:
             from pyspark.sql import functions as F
 
@@ -149,94 +153,43 @@ class ModelUDF:
             self._udfs[key] = udf
         return udf(*columns)
 
-    # -- whole DataFrames -----------------------------------------------------------------
 
-    def check_frame(self, df, cols: Sequence[Any] = ()) -> tuple[Any, list[str], tuple[str, ...]]:
-        """Validate ``df`` against the model on the driver; returns (df with inputs cast, input columns, model names).
-
-        Missing columns and incompatible types fail here, naming the column, its type and
-        the type the model needs; lossless numeric casts (int → double) are applied.
-        """
-        from pyspark.sql import functions as F
-
-        if len(cols) == 1 and isinstance(cols[0], (list, tuple)):
-            cols = tuple(cols[0])
-        if any(not isinstance(c, str) for c in cols):
-            raise BadInput("transform/score take input columns by name (strings); use the UDF for expressions")
-        self.bind(cols)  # same rules (and messages) as the column expression
-        if not cols and self.inputs.kind == "columns":
-            cols = tuple(self.inputs.names or ())
-        present = {f.name: f.dataType for f in df.schema.fields}
-        missing = [c for c in cols if c not in present]
-        if missing:
-            raise BadInput(f"the DataFrame has no column(s) {missing} that model {self.model.label} needs "
-                           f"(inputs {spec.describe_inputs(self.inputs)}); its columns are {list(present)}")
-        if self.inputs.kind == "columns" and cols != tuple(self.inputs.names or ()) and \
-                set(cols) == set(self.inputs.names or ()):
-            cols = tuple(self.inputs.names or ())
-        model_names = tuple(self.inputs.names or ()) if self.inputs.kind == "columns" else tuple(cols)
-        expected = self.inputs.spark_types if self.inputs.spark_types else (None,) * len(cols)
-        casts = {}
-        for column, want in zip(cols, expected, strict=False):
-            have = present[column]
-            if want is None or have == want:
-                continue
-            have_name, want_name = have.typeName(), want.typeName()
-            if want_name in spec.NUMERIC and have_name in spec.NUMERIC:
-                casts[column] = want
-            elif want_name == "string" or have_name in ("string", "binary", "boolean") or want_name == "boolean":
-                raise BadInput(f"column {column!r} of the DataFrame is {have.simpleString()}, but model "
-                               f"{self.model.label} needs {want.simpleString()} for input {column!r}")
-        if casts:
-            df = df.select(*[F.col(_quote(f.name)).cast(casts[f.name]).alias(f.name) if f.name in casts
-                             else F.col(_quote(f.name)) for f in df.schema.fields])
-        return df, list(cols), model_names
-
-    def transform(self, df, *cols: str, output_col: str = "prediction", model_columns: bool = False):
-        """``df`` plus ``output_col`` (and the model's ids when ``model_columns``).
-
-        A compiled model adds one native column; otherwise rows are scored with ``mapInArrow``.
-        """
-        from pyspark.sql import functions as F
-        from pyspark.sql import types as T
-
-        from sparkml_ops.models.worker import map_function
-
-        taken = set(df.columns)
-        new = [output_col, *(MODEL_COLUMNS if model_columns else ())]
-        clash = [c for c in new if c in taken]
-        if clash:
-            raise BadInput(f"the DataFrame already has column(s) {clash}; pass another output_col or drop them")
-        df, columns, model_names = self.check_frame(df, cols)
-        extra = dict(zip(MODEL_COLUMNS, (self.model.uri, self.model.run_id, self.model.model_id), strict=False)) \
-            if model_columns else {}
-        sql = self._compiled_sql(columns)
-        if sql is not None:
-            return df.select("*", F.expr(sql).alias(output_col),
-                             *[F.lit(v).cast("string").alias(k) for k, v in extra.items()])
-        fields = [*df.schema.fields, T.StructField(output_col, self.result_type, True)]
-        fields += [T.StructField(name, T.StringType(), True) for name in extra]
-        body = map_function(self.handle_for(model_names), columns, output_col, extra)
-        return df.mapInArrow(body, T.StructType(fields))
-
-
-def spark_udf(spark, model: Any, *, result_type: Any = None, env: str = "local",
+def spark_udf(spark: SparkSession, model: Any, *, result_type: Any = None, env: EnvMode = "local",
               batch_size: int = DEFAULT_BATCH_SIZE, fast: bool = True, allow_pickle: bool | None = None,
               env_cache_dir: str | None = None, onnx_threads: int = 1, compile: CompileMode = "auto") -> ModelUDF:
-    """An MLflow model (run id, ``runs:/``, ``models:/`` or a path) as a Spark UDF.
+    """An MLflow model as a column function: ``spark_udf(spark, uri)(*cols)`` returns a Spark ``Column``.
 
-    ``result_type`` defaults to the signature's outputs. ``batch_size`` caps the rows per
-    model call. ``env="local"`` warns about requirement differences; ``env="packed"``
-    requires a session whose executors run the model's packed env (see ``environment``).
-    ``allow_pickle`` (default: ``$MLFLOW_ALLOW_PICKLE_DESERIALIZATION``) lets the workers
-    unpickle model files, as MLflow's own loaders require. ``fast=False`` always goes
-    through MLflow's pyfunc.
+    The model is resolved and downloaded once here, on the driver; calling the result binds
+    input columns and gives a Column (use :func:`~sparkml_ops.models.scoring.score` for a whole
+    DataFrame). The column is a native Spark SQL expression when the model compiles, else an
+    Arrow UDF whose Python workers load the model through the scoring core's one fast-path
+    policy (:func:`~sparkml_ops.models.predictors.load_predictor`, as the REST server does).
 
-    ``compile="auto"`` (default) makes the column a native Spark SQL expression when the model
-    compiles (linear models, tree ensembles, their scikit-learn pipelines; ONNX graphs of
-    them) and logs one line saying why when it does not; ``compile=True`` raises
-    :class:`~sparkml_ops.models.compile.NotCompilable` instead; ``compile=False`` always
-    scores in Python.
+    Args:
+        spark: the session whose executors will score (the model ships to them once).
+        model: a run id, ``runs:/…``, ``models:/…`` (version, alias, ``latest``), a path or a
+            resolved model.
+        result_type: a pyspark ``DataType`` or DDL string; default: from the output signature.
+        env: ``"local"`` scores with the session's Python and warns about requirement
+            differences; ``"packed"`` requires executors that run the model's packed env.
+        batch_size: the most rows per model call.
+        fast: ``False`` always goes through MLflow's pyfunc.
+        allow_pickle: lets the workers unpickle model files (default:
+            ``$MLFLOW_ALLOW_PICKLE_DESERIALIZATION``, what MLflow's own loaders honour).
+        env_cache_dir: where packed envs are cached (``env="packed"``).
+        onnx_threads: onnxruntime threads per Python worker.
+        compile: ``"auto"`` compiles when the model allows and logs one line saying why when
+            it does not; ``True`` raises instead; ``False`` always scores in Python.
+
+    Raises:
+        BadInput: an invalid option, or a model that cannot be resolved.
+        NotCompilable: ``compile=True`` and the model (or one part of it) does not compile.
+
+    Example::
+
+        udf = spark_udf(spark, "models:/churn@prod")
+        df.withColumn("churn", udf())            # the signature's input names
+        df.withColumn("churn", udf("a", "b"))    # or the columns, in the signature's order
     """
     if compile not in ("auto", True, False) or isinstance(compile, int) and not isinstance(compile, bool):
         raise BadInput(f"compile must be 'auto', True or False, got {compile!r}")

@@ -18,7 +18,7 @@ def main(argv: list[str]) -> int:
     import pyarrow as pa
     from pyspark.sql import SparkSession
 
-    from sparkml_ops.models import spark_udf, worker
+    from sparkml_ops.models import score, spark_udf, worker
     from tests.models.conftest import features
 
     remote, tracking_uri, model_uri, mode = (*argv, "false")[:4]
@@ -32,7 +32,7 @@ def main(argv: list[str]) -> int:
     scored = df.withColumn("p", udf())
     plan = scored._explain_string() if hasattr(scored, "_explain_string") else ""
     by_udf = scored.toPandas().sort_values("id")
-    by_transform = udf.transform(df).toPandas().sort_values("id")
+    by_transform = score(df, udf).toPandas().sort_values("id")
     handle = udf.handle_for(udf.input_names)
 
     def where(batches):

@@ -39,7 +39,7 @@ def rf_path(tmp_path_factory):
 
 
 def test_compiled_plan_has_no_python_node_and_python_path_does(spark, lr_model):
-    from sparkml_ops.models import spark_udf
+    from sparkml_ops.models import score, spark_udf
 
     info, _, model, X = lr_model
     df = spark.createDataFrame(X)
@@ -50,7 +50,7 @@ def test_compiled_plan_has_no_python_node_and_python_path_does(spark, lr_model):
     assert not [n for n in PYTHON_NODES if n in plan], plan
     got = scored.toPandas()
     assert got.p.tolist() == model.predict(got[FEATURES]).tolist()
-    transformed = compiled.transform(df)
+    transformed = score(df, compiled)
     assert not [n for n in PYTHON_NODES if n in _plan(transformed)]
     python = spark_udf(spark, info.model_uri, compile=False)
     assert python.compiled is None and "ArrowEvalPython" in _plan(df.withColumn("p", python()))

@@ -9,7 +9,7 @@ import pyarrow as pa
 import pytest
 
 from sparkml_ops.errors import BadInput, InvalidState, ScoringError
-from sparkml_ops.models import ModelEnvWarning, spark_udf
+from sparkml_ops.models import ModelEnvWarning, score, spark_udf
 from tests.models import pyfunc_models
 from tests.models.conftest import FEATURES, features, labels, log_sklearn
 
@@ -123,10 +123,10 @@ def test_missing_and_wrong_columns_fail_on_the_driver(spark, lr_model):
         udf("a", "b")
     df = _frame(spark, X).drop("f3")
     with pytest.raises(BadInput, match=r"no column\(s\) \['f3'\]"):
-        udf.transform(df)
+        score(df, udf)
     wrong = _frame(spark, X).withColumn("f1", F.lit("x"))
     with pytest.raises(BadInput, match=r"column 'f1' of the DataFrame is string, but model .* needs double"):
-        udf.transform(wrong)
+        score(wrong, udf)
 
 
 def test_executor_error_names_model_and_columns(spark, tracking_uri):
@@ -144,19 +144,19 @@ def test_executor_error_names_model_and_columns(spark, tracking_uri):
     assert pickle.loads(pickle.dumps(error)).message == error.message  # travels between processes
 
 
-def test_transform_matches_udf_and_carries_model_ids(spark, lr_model):
+def test_score_with_a_udf_matches_it_and_carries_model_ids(spark, lr_model):
     from pyspark.sql import functions as F
 
     info, run_id, model, X = lr_model
     udf = spark_udf(spark, info.model_uri, batch_size=64)
     df = _frame(spark, X).withColumn("f0", F.col("f0").cast("float"))
-    out = udf.transform(df, model_columns=True).orderBy("id").toPandas()
+    out = score(df, udf, model_columns=True).orderBy("id").toPandas()
     np.testing.assert_array_equal(out["prediction"].to_numpy(), model.predict(X.astype({"f0": "float32"})))
     assert set(out.model_id) == {info.model_id} and set(out.model_run_id) == {run_id}
     assert set(out.model_uri) == {info.model_uri}
     assert list(out.columns[:5]) == [*FEATURES, "id"]
     with pytest.raises(BadInput, match="already has column"):
-        udf.transform(_frame(spark, X).withColumnRenamed("id", "prediction"))
+        score(_frame(spark, X).withColumnRenamed("id", "prediction"), udf)
 
 
 def test_udf_scores_a_stream(spark, lr_model, tmp_path):
