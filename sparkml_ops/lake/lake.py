@@ -29,7 +29,7 @@ from sparkml_ops.lake.maintenance import compact_if_needed
 from sparkml_ops.lake.schemas import TABLES
 from sparkml_ops.lake.snapshot import TableSnapshot
 from sparkml_ops.lake.wal import WriteAheadLog, orphaned_logs, read_records
-from sparkml_ops.lake.writer import GroupCommitWriter, columns_to_table
+from sparkml_ops.lake.writer import GroupCommitWriter, columns_to_table, each_table
 
 _log = logging.getLogger(__name__)
 
@@ -208,14 +208,7 @@ class Lake:
         return writer
 
     def _after_commit(self, tables: set[str]) -> None:
-        failed = None
-        for table in tables:
-            try:
-                self.snapshots[table].refresh()
-            except StorageError as exc:  # the next read refreshes again
-                failed = exc
-        if failed is not None:
-            raise failed
+        each_table(lambda table: self.snapshots[table].refresh(), tables)  # a failed one: the next read retries
 
     def _maintain_after_flush(self, tables: set[str]) -> None:
         """Runs on the commit thread, outside the locks readers take."""

@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from sparkml_ops.errors import StorageError
@@ -24,6 +24,34 @@ from sparkml_ops.lake.wal import Record, WriteAheadLog
 
 _log = logging.getLogger(__name__)
 _SEQ_TABLES = frozenset(name for name, spec in TABLES.items() if "seq" in spec.schema.names)
+
+
+def each_table(action: Callable[[str], None], tables: Iterable[str]) -> None:
+    """``action(table)`` for every table, side by side; raises the first failure once all ended.
+
+    Commits and snapshot refreshes of different tables are independent Delta I/O that releases
+    the GIL (a run's creation commits two tables). Plain threads, not a pool: a pool refuses
+    work once the interpreter starts exiting, which is when the last flush runs.
+    """
+    names = list(tables)
+    if len(names) == 1:
+        action(names[0])
+        return
+    failures: list[BaseException] = []
+
+    def run(name: str) -> None:
+        try:
+            action(name)
+        except BaseException as exc:  # noqa: BLE001 - re-raised below, in the caller's thread
+            failures.append(exc)
+
+    threads = [threading.Thread(target=run, args=(name,), name=f"sparkml-ops-{name}") for name in names]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if failures:
+        raise failures[0]
 
 
 class GroupCommitWriter:
@@ -147,8 +175,8 @@ class GroupCommitWriter:
             by_table[record.table].append(record.columns)
         last_lsn = batch[-1].lsn
         try:
-            for table, parts in by_table.items():
-                self._committer.append(TABLES[table], columns_to_table(table, parts), self.writer_id, last_lsn)
+            each_table(lambda table: self._committer.append(TABLES[table], columns_to_table(table, by_table[table]),
+                                                            self.writer_id, last_lsn), by_table)
         except BaseException:
             with self._lock:  # back to the front of the queue: the next flush retries them
                 self._pending = batch + self._pending
