@@ -26,7 +26,7 @@ _log = logging.getLogger(__name__)
 _SEQ_TABLES = frozenset(name for name, spec in TABLES.items() if "seq" in spec.schema.names)
 
 
-def each_table(action: Callable[[str], None], tables: Iterable[str]) -> None:
+def each_table(action: Callable[[str], object], tables: Iterable[str]) -> None:
     """``action(table)`` for every table, side by side; raises the first failure once all ended.
 
     Commits and snapshot refreshes of different tables are independent Delta I/O that releases
