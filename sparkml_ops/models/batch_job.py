@@ -22,15 +22,18 @@ from sparkml_ops.models import jobio
 def run(spark, args: jobio.ScoreSpec) -> dict:
     from sparkml_ops.models import delta_sink
     from sparkml_ops.models.resolve import resolve_model
-    from sparkml_ops.models.scoring import score
+    from sparkml_ops.models.scoring import is_spark_model, score
+    from sparkml_ops.models.udf import spark_udf
 
     start = time.monotonic()
     model = resolve_model(args.model)
     df = jobio.read_input(spark, args.input, args.input_format)
-    scored = score(df, model, *args.columns, output_col=args.output_col, model_columns=True, env=args.env,
-                   batch_size=args.batch_size, env_cache_dir=args.env_cache)
+    scorer = model if is_spark_model(model) else spark_udf(spark, model, env=args.env, batch_size=args.batch_size,
+                                                           env_cache_dir=args.env_cache)
+    scored = score(df, scorer, *args.columns, output_col=args.output_col, model_columns=True)
     result: dict[str, Any] = {"model_uri": model.uri, "model_id": model.model_id, "run_id": model.run_id,
-                              "output": args.output, "format": args.format}
+                              "output": args.output, "format": args.format,
+                              "backend": jobio.probe_backend(spark, scorer)}
     if args.format == "parquet":
         scored.write.mode(args.mode).parquet(args.output)
         result["rows"] = spark.read.parquet(args.output).count() if args.mode == "overwrite" else None

@@ -157,6 +157,26 @@ def probe_workers(spark, partitions: int = 2) -> list[dict[str, Any]]:
     return [json.loads(r.info) for r in rows]
 
 
+def probe_backend(spark, scorer: Any) -> str:
+    """The backend that scores for ``scorer`` (a ``ModelUDF``, or a resolved Spark ML model): ``"spark"``,
+    ``"compiled"``, or what a Python worker's :func:`~sparkml_ops.models.worker.predictor` took for it."""
+    import pyarrow as pa
+
+    from sparkml_ops.models import worker
+
+    if not hasattr(scorer, "handle_for"):
+        return "spark"
+    if scorer.compiled is not None:
+        return "compiled"
+    handle = scorer.handle_for(scorer.input_names or ())
+
+    def run(batches):
+        for batch in batches:
+            yield pa.RecordBatch.from_pydict({"kind": [worker.predictor(handle).kind] * batch.num_rows})
+
+    return str(spark.range(0, 1, 1, 1).mapInArrow(run, "kind string").collect()[0].kind)
+
+
 def report(result: dict[str, Any], path: str | None) -> None:
     text = json.dumps(result, default=str, sort_keys=True)
     print(RESULT_PREFIX + text, flush=True)
