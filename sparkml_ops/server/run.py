@@ -39,8 +39,9 @@ def serve(settings: ServerSettings) -> None:
         uvicorn.run(app, host=settings.host, port=settings.port, access_log=False, log_level="warning",
                     timeout_keep_alive=30)
         return
+    # info: the supervisor says when a worker died and was replaced (its warning level hides that)
     uvicorn.run(FACTORY, factory=True, host=settings.host, port=settings.port, workers=settings.workers,
-                access_log=False, log_level="warning", timeout_keep_alive=30, timeout_worker_healthcheck=120)
+                access_log=False, log_level="info", timeout_keep_alive=30, timeout_worker_healthcheck=120)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
