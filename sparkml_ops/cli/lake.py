@@ -27,13 +27,16 @@ def open_store(root: str | None) -> DeltaTrackingStore:
 @click.option("--retention-hours", type=click.IntRange(min=0), default=168, show_default=True,
               help="vacuum files older than this")
 def maintain(root: str | None, no_vacuum: bool, retention_hours: int) -> None:
-    """Compact, checkpoint and vacuum every table of a root."""
+    """Compact, checkpoint and vacuum every table of a root; rebuild its current-state tables (for search)."""
+    from sparkml_ops.lake.maintenance import build_current_state
     from sparkml_ops.lake.maintenance import maintain as maintain_tables
 
     store = open_store(root)
     store.flush()
     for report in maintain_tables(store.location, vacuum=not no_vacuum, retention_hours=retention_hours):
         click.echo(json.dumps(report.as_dict()))
+    built = build_current_state(store.location)
+    click.echo(json.dumps({"current_state": built if built is not None else "not built: object-store root"}))
 
 
 @click.command()

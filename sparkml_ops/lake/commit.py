@@ -79,6 +79,12 @@ class TableCommitter:
 
         retry(write, what=f"commit to table {uri}", settled=settled)
 
+    def file_count(self, table: str) -> int:
+        """Data files of ``table``'s current version (from the writer's own handle: no data read)."""
+        with self._tables_lock:
+            handle = self._open_table(table)
+            return 0 if handle is None else len(handle.file_uris())
+
     def _open_table(self, name: str) -> DeltaTable | None:
         """A kept handle on a table, caught up with its log (opening one replays the whole log)."""
         table = self._tables.get(name)

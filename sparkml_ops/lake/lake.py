@@ -42,6 +42,8 @@ class Lake:
         self.location = location
         self.committer = TableCommitter(location, checkpoint_interval=config.resolve("checkpoint_interval"))
         self.snapshots = {name: TableSnapshot(location, spec) for name, spec in TABLES.items()}
+        self._tails: dict[str, TableSnapshot] = {}  # rows outside a current-state build, per table
+        self._tails_lock = threading.Lock()
         self._writer: GroupCommitWriter | None = None
         self._writer_lock = threading.Lock()
         self._initialise_root()
@@ -129,7 +131,27 @@ class Lake:
         Refreshing never waits on this process's commits: rows this process acknowledged but
         the snapshot does not hold yet are added from the writer, matched by log sequence number.
         """
-        snapshot = self.snapshots[table]
+        return self._with_uncommitted(table, self.snapshots[table], refresh)
+
+    def read_tail(self, table: str, covered: frozenset[str]) -> tuple[tuple[int, ...], pa.Table]:
+        """Like :meth:`read_keyed`, without the rows of the data files ``covered``.
+
+        For readers that hold those rows elsewhere (a current-state build): this is what was
+        committed after it was built, plus this process's uncommitted rows. A file rewritten by
+        compaction since then counts as new (its rows come again: readers keep the latest).
+        """
+        with self._tails_lock:
+            snapshot = self._tails.get(table)
+            if snapshot is None or snapshot.exclude != covered:
+                snapshot = TableSnapshot(self.location, TABLES[table], exclude=covered)
+                if self._writer is not None:
+                    snapshot.track_writer(app_id(self._writer.writer_id))
+                self._tails[table] = snapshot
+        key, rows = self._with_uncommitted(table, snapshot, True)
+        return (id(snapshot), *key), rows
+
+    def _with_uncommitted(self, table: str, snapshot: TableSnapshot,
+                          refresh: bool) -> tuple[tuple[int, ...], pa.Table]:
         if refresh or snapshot.generation == 0:
             snapshot.refresh()
         writer = self._writer
@@ -141,6 +163,11 @@ class Lake:
             return (view.generation, 0, 0), committed
         key = (view.generation, records[0].lsn, records[-1].lsn)
         return key, pa.concat_tables([committed, columns_to_table(table, [r.columns for r in records])])
+
+    def _all_snapshots(self, table: str) -> list[TableSnapshot]:
+        with self._tails_lock:
+            tail = self._tails.get(table)
+        return [self.snapshots[table]] + ([tail] if tail is not None else [])
 
     # -- recovery ----------------------------------------------------------------------
 
@@ -165,8 +192,9 @@ class Lake:
         while not self._closing.wait(interval):
             try:
                 if self.recover():
-                    for snapshot in self.snapshots.values():
-                        snapshot.refresh()
+                    for table in TABLES:
+                        for snapshot in self._all_snapshots(table):
+                            snapshot.refresh_if_open()
             except Exception as exc:  # a read-only or unreachable root: try again next time
                 _log.debug("sparkml_ops recovery check failed: %s", exc)
 
@@ -204,17 +232,27 @@ class Lake:
         )
         for snapshot in self.snapshots.values():
             snapshot.track_writer(app_id(writer_id))
+        with self._tails_lock:
+            for snapshot in self._tails.values():
+                snapshot.track_writer(app_id(writer_id))
         atexit.register(self._close_quietly)
         return writer
 
     def _after_commit(self, tables: set[str]) -> None:
-        each_table(lambda table: self.snapshots[table].refresh(), tables)  # a failed one: the next read retries
+        def refresh(table: str) -> None:
+            for snapshot in self._all_snapshots(table):
+                snapshot.refresh_if_open()
+
+        each_table(refresh, tables)  # a failed one: the next read retries
 
     def _maintain_after_flush(self, tables: set[str]) -> None:
         """Runs on the commit thread, outside the locks readers take."""
         for table in tables:
-            if compact_if_needed(self.location, table, self.snapshots[table].file_count, self._compact_min_files):
-                self.snapshots[table].refresh()
+            snapshot = self.snapshots[table]
+            files = snapshot.file_count if snapshot.version >= 0 else self.committer.file_count(table)
+            if compact_if_needed(self.location, table, files, self._compact_min_files):
+                for opened in self._all_snapshots(table):
+                    opened.refresh_if_open()
 
     def _close_quietly(self) -> None:
         try:

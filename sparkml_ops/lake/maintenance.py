@@ -89,7 +89,11 @@ def compact_if_needed(location: RootLocation, table: str, file_count: int, min_f
 
 
 def maintain(location: RootLocation, *, vacuum: bool = True, retention_hours: int = 168) -> list[TableReport]:
-    """Compact, checkpoint, clean the log and (optionally) vacuum every table."""
+    """Compact, checkpoint, clean the log and (optionally) vacuum every table.
+
+    Then builds the root's current-state tables (:func:`build_current_state`) afresh, so that
+    searches read the latest state of each run instead of every row ever logged.
+    """
     reports = []
     for table in TABLES:
         dt = _open(location, table)
@@ -106,3 +110,11 @@ def maintain(location: RootLocation, *, vacuum: bool = True, retention_hours: in
         dt = _open(location, table)
         reports.append(TableReport(table, dt.version(), before, len(dt.file_uris()), vacuumed))
     return reports
+
+
+def build_current_state(location: RootLocation) -> dict[str, str | int | float] | None:
+    """Rebuild the current-state tables of a local root (None for object-store roots)."""
+    from sparkml_ops.lake import current
+
+    report = current.build(location)
+    return None if report is None else asdict(report)

@@ -35,10 +35,13 @@ class View(NamedTuple):
 
 
 class TableSnapshot:
-    """The committed rows of one table; ``generation`` changes whenever they do."""
+    """The committed rows of one table (but those of the files in ``exclude``); ``generation``
+    changes whenever they do."""
 
-    def __init__(self, location: RootLocation, table_spec: TableSpec) -> None:
+    def __init__(self, location: RootLocation, table_spec: TableSpec, *,
+                 exclude: frozenset[str] = frozenset()) -> None:
         self.location = location
+        self.exclude = exclude  # data files left out (a current-state build holds their rows)
         self.spec = table_spec
         self.uri = location.table_uri(table_spec.name)
         self._dt: DeltaTable | None = None
@@ -96,6 +99,13 @@ class TableSnapshot:
             except DeltaError as exc:
                 raise StorageError(f"table {self.uri} cannot be read: {exc}") from exc
 
+    def refresh_if_open(self) -> bool:
+        """:meth:`refresh` a snapshot someone has read; one nobody read stays unloaded (a writer's
+        commits never load a big table its process does not read)."""
+        with self._lock:
+            opened = self._dt is not None
+        return self.refresh() if opened else False
+
     def _may_have_moved(self, version: int) -> bool:
         """Cheap enough for every read; a full check still runs every ``FULL_CHECK_S`` in case log
         cleanup removed the next commit's file."""
@@ -121,7 +131,7 @@ class TableSnapshot:
         assert self._dt is not None
         files: dict[str, pa.Table] = {}
         try:
-            uris = self._dt.file_uris()
+            uris = [uri for uri in self._dt.file_uris() if uri not in self.exclude]
             new = [uri for uri in uris if uri not in self._files]
             if self.location.is_local or len(new) < 2:
                 fresh = {uri: self._read_file(uri) for uri in new}

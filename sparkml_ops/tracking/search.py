@@ -8,7 +8,7 @@ the candidate runs or experiments, computed with Arrow kernels.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -66,7 +66,56 @@ def _numeric_operand(value: Any, what: str) -> float:
 
 # -- runs ------------------------------------------------------------------------------
 
-def filter_runs(state: TrackingState, runs: pa.Table, filter_string: str | None) -> pa.Table:
+ValueKind = Literal["metric", "parameter", "tag"]
+
+
+class RunValues(Protocol):
+    """Where a search finds the runs' latest params, tags and metrics."""
+
+    def values(self, kind: ValueKind, key: str, runs: pa.Table) -> pa.Array | pa.ChunkedArray:
+        """The current value of ``key`` for each row of ``runs`` (null where it has none)."""
+        ...
+
+    def datasets(self) -> pa.Table:
+        """The runs' dataset inputs (``run_id``, ``name``, ``digest``, ``context``)."""
+        ...
+
+
+class StateValues:
+    """:class:`RunValues` from the in-memory state (every row of the tables)."""
+
+    def __init__(self, state: TrackingState) -> None:
+        self.state = state
+
+    def values(self, kind: ValueKind, key: str, runs: pa.Table) -> pa.Array | pa.ChunkedArray:
+        grouped = {"metric": self.state.latest_metrics, "parameter": self.state.params,
+                   "tag": self.state.tags}[kind]()
+        return aligned_values(grouped, key, runs.column("run_id"))
+
+    def datasets(self) -> pa.Table:
+        inputs = self.state.inputs().table
+        if inputs.num_rows == 0:
+            return inputs
+        return inputs.filter(pc.equal(inputs.column("kind"), "dataset"))
+
+
+def attribute_columns(filter_string: str | None, order_by: Sequence[str] | None) -> set[str]:
+    """Run columns a filter and an order refer to (parsed as MLflow parses them; errors come later)."""
+    names: set[str] = set()
+    try:
+        for clause in SearchUtils.parse_search_filter(filter_string) if filter_string else []:
+            if clause["type"] == "attribute":
+                names.add(SearchUtils.translate_key_alias(clause["key"]))
+        for text in order_by or []:
+            kind, key, _ = SearchUtils.parse_order_by_for_search_runs(text)
+            if kind == "attribute":
+                names.add(SearchUtils.translate_key_alias(key))
+    except Exception:  # an invalid filter: the search itself raises MLflow's error for it
+        return set(_RUN_ATTRIBUTE_COLUMNS)
+    return names & _RUN_ATTRIBUTE_COLUMNS
+
+
+def filter_runs(state: RunValues, runs: pa.Table, filter_string: str | None) -> pa.Table:
     if not filter_string:
         return runs
     clauses = SearchUtils.parse_search_filter(filter_string)
@@ -94,18 +143,16 @@ def _check_run_comparator(clause: dict[str, Any]) -> None:
     raise BadInput(f"invalid search expression type {kind!r}")
 
 
-def _run_clause_mask(state: TrackingState, runs: pa.Table, clause: dict[str, Any]) -> np.ndarray:
+def _run_clause_mask(state: RunValues, runs: pa.Table, clause: dict[str, Any]) -> np.ndarray:
     kind, comparator, value = clause["type"], clause["comparator"].upper(), clause["value"]
     key = SearchUtils.translate_key_alias(clause["key"])
     run_ids = runs.column("run_id")
     if kind == "metric":
-        values = aligned_values(state.latest_metrics(), key, run_ids)
+        values = state.values("metric", key, runs)
         operand = None if value is None else _numeric_operand(value, f"metrics.{key}")
         return compare(values, comparator, operand)
-    if kind == "parameter":
-        return compare(aligned_values(state.params(), key, run_ids), comparator, value)
-    if kind == "tag":
-        return compare(aligned_values(state.tags(), key, run_ids), comparator, value)
+    if kind in ("parameter", "tag"):
+        return compare(state.values(kind, key, runs), comparator, value)
     if kind == "attribute":
         if key not in _RUN_ATTRIBUTE_COLUMNS:
             raise BadInput(f"attribute {key!r} cannot be searched; valid: {sorted(_RUN_ATTRIBUTE_COLUMNS)}")
@@ -114,10 +161,9 @@ def _run_clause_mask(state: TrackingState, runs: pa.Table, clause: dict[str, Any
             value = int(_numeric_operand(value, key))
         return compare(column, comparator, value)
     if kind == "dataset":
-        inputs = state.inputs().table
-        if inputs.num_rows == 0:
+        datasets = state.datasets()
+        if datasets.num_rows == 0:
             return np.zeros(runs.num_rows, dtype=bool)
-        datasets = inputs.filter(pc.equal(inputs.column("kind"), "dataset"))
         if key not in ("name", "digest", "context"):
             raise BadInput(f"dataset attribute {key!r} cannot be searched; valid: name, digest, context")
         hits = datasets.filter(pa.array(compare(datasets.column(key), comparator, value)))
@@ -125,7 +171,7 @@ def _run_clause_mask(state: TrackingState, runs: pa.Table, clause: dict[str, Any
     raise BadInput(f"invalid search expression type {kind!r}")
 
 
-def order_runs(state: TrackingState, runs: pa.Table, order_by: Sequence[str] | None) -> pa.Table:
+def order_runs(state: RunValues, runs: pa.Table, order_by: Sequence[str] | None) -> pa.Table:
     """MLflow's order: the given keys (missing values last), then start_time DESC, run_id."""
     parsed = [SearchUtils.parse_order_by_for_search_runs(clause) for clause in order_by or []]
     if runs.num_rows == 0:
@@ -134,12 +180,8 @@ def order_runs(state: TrackingState, runs: pa.Table, order_by: Sequence[str] | N
     sort_keys: list[tuple[str, str]] = []
     for i, (clause, (kind, key, ascending)) in enumerate(zip(order_by or [], parsed, strict=True)):
         key = SearchUtils.translate_key_alias(key)
-        if kind == "metric":
-            values = aligned_values(state.latest_metrics(), key, runs.column("run_id"))
-        elif kind == "parameter":
-            values = aligned_values(state.params(), key, runs.column("run_id"))
-        elif kind == "tag":
-            values = aligned_values(state.tags(), key, runs.column("run_id"))
+        if kind in ("metric", "parameter", "tag"):
+            values = state.values(kind, key, runs)
         elif kind == "attribute" and key in _RUN_ATTRIBUTE_COLUMNS:
             values = runs.column(key)
         else:

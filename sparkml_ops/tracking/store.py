@@ -55,8 +55,8 @@ from mlflow.utils.validation import (
 
 from sparkml_ops import config
 from sparkml_ops.errors import AlreadyExists, BadInput, InvalidState, NotFound
-from sparkml_ops.lake import Lake, RootLocation, parse_root
-from sparkml_ops.tracking import artifact_plugin, bulk, entities, search
+from sparkml_ops.lake import Lake, RootLocation, current, parse_root
+from sparkml_ops.tracking import artifact_plugin, bulk, current_search, entities, search
 from sparkml_ops.tracking.artifact_uri import default_artifact_root
 from sparkml_ops.tracking.genai import GenAIMixin
 from sparkml_ops.tracking.history import MetricSamplingMixin
@@ -64,6 +64,7 @@ from sparkml_ops.tracking.logged_models import LoggedModelsMixin, inactive_exper
 from sparkml_ops.tracking.mlflow_errors import mlflow_errors
 from sparkml_ops.tracking.state import (
     INPUT_KEYS,
+    Grouped,
     TrackingState,
     drop_repeats,
     latest_by,
@@ -105,6 +106,8 @@ class DeltaTrackingStore(LoggedModelsMixin, MetricSamplingMixin, GenAIMixin, Abs
         self._params: dict[str, dict[str, str]] = {}
         self._cache_lock = threading.Lock()
         self._last_history: tuple[tuple[int, ...], str, str, pa.Table] | None = None
+        self._current_state: current.CurrentState | None = None  # the root's current-state build, once read
+        self._current_cache: tuple[tuple[Any, ...], current_search.CurrentView] | None = None
         self._ensure_default_experiment()
 
     # ================================================================== experiments
@@ -343,10 +346,15 @@ class DeltaTrackingStore(LoggedModelsMixin, MetricSamplingMixin, GenAIMixin, Abs
             inputs = latest_in_logging_order(self._rows_for("inputs", "run_id", run_id), list(INPUT_KEYS)).to_pylist()
             outputs = latest_by(self._rows_for("outputs", "run_id", run_id), ["model_id"], ["seq"]).to_pylist()
             return [entities.run(rows[0], params, metrics, tags, inputs, outputs)]
+        return self._assemble_runs(rows, self.state.params(), self.state.latest_metrics(), self.state.tags())
+
+    def _assemble_runs(self, rows: list[dict[str, Any]], params: Grouped, metrics: Grouped,
+                       tags: Grouped) -> list[Run]:
+        """Run entities of ``rows`` with their current params, metrics and tags (grouped by run id)."""
         ids = [r["run_id"] for r in rows]
-        (param_keys, param_values), param_counts = self.state.params().gather(ids, ("key", "value"))
-        metric_columns, metric_counts = self.state.latest_metrics().gather(ids, _METRIC_FIELDS)
-        (tag_keys, tag_values), tag_counts = self.state.tags().gather(ids, ("key", "value"))
+        (param_keys, param_values), param_counts = params.gather(ids, ("key", "value"))
+        metric_columns, metric_counts = metrics.gather(ids, _METRIC_FIELDS)
+        (tag_keys, tag_values), tag_counts = tags.gather(ids, ("key", "value"))
         inputs, outputs = self.state.inputs(), self.state.outputs()
         runs, p, m, t = [], 0, 0, 0
         with _gc_paused():
@@ -537,17 +545,59 @@ class DeltaTrackingStore(LoggedModelsMixin, MetricSamplingMixin, GenAIMixin, Abs
     def _search_runs(self, experiment_ids, filter_string, run_view_type, max_results, order_by, page_token):
         if not isinstance(max_results, int) or max_results < 1:
             raise BadInput(f"max_results must be a positive integer, got {max_results!r}")
+        view = self._current_view()
+        if view is not None:
+            return self._search_current(view, [str(e) for e in experiment_ids], filter_string, run_view_type,
+                                        max_results, order_by, page_token)
         runs = self.state.runs()
         runs = runs.filter(pc.is_in(runs.column("experiment_id"),
                                     value_set=pa.array([str(e) for e in experiment_ids], pa.string())))
         runs = _by_view_type(runs, run_view_type)
-        runs = search.filter_runs(self.state, runs, filter_string)
-        runs = search.order_runs(self.state, runs, order_by)
+        values = search.StateValues(self.state)
+        runs = search.filter_runs(values, runs, filter_string)
+        runs = search.order_runs(values, runs, order_by)
         page, token = search.paginate(runs, page_token, max_results)
         rows = page.to_pylist()
         for row in rows:
             row.pop("seq", None)
         return (self._build_runs(rows) if rows else []), token
+
+    def _current_view(self) -> current_search.CurrentView | None:
+        """The root's current-state build merged with its tail, or None when it has none."""
+        built = current.load(self.location, known=self._current_state)
+        if built is None:
+            return None
+        self._current_state = built
+        keys, tails = [], {}
+        for table in current_search.TAIL_TABLES:
+            key, rows = self.lake.read_tail(table, built.covered.get(table, frozenset()))
+            keys.append(key)
+            tails[table] = rows
+        cache_key = (built.build, tuple(keys))
+        with self._cache_lock:
+            cached = self._current_cache
+        if cached is not None and cached[0] == cache_key:
+            return cached[1]
+        view = current_search.CurrentView(built, tails, self.state)
+        with self._cache_lock:
+            self._current_cache = (cache_key, view)
+        return view
+
+    def _search_current(self, view: current_search.CurrentView, experiment_ids: list[str], filter_string: str | None,
+                        run_view_type: int, max_results: int, order_by: list[str] | None,
+                        page_token: str | None) -> tuple[list[Run], str | None]:
+        """Search the current-state build and its tail; only the page's runs are read whole."""
+        runs = view.candidates(experiment_ids, run_view_type, current_search.page_columns(filter_string, order_by))
+        runs = search.filter_runs(view, runs, filter_string)
+        runs = search.order_runs(view, runs, order_by)
+        page, token = search.paginate(runs, page_token, max_results)
+        if page.num_rows == 0:
+            return [], token
+        rix = page.column("rix").to_numpy()
+        rows = view.page_rows(rix)
+        ids = [r["run_id"] for r in rows]
+        return self._assemble_runs(rows, view.page_values("params", rix, ids), view.page_values("metrics", rix, ids),
+                                   view.page_values("tags", rix, ids)), token
 
     # ================================================================== lifecycle
 

@@ -36,6 +36,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 from mlflow.utils.search_utils import SearchExperimentsUtils, SearchUtils
 
 from sparkml_ops.lake import Lake, parse_root
+from sparkml_ops.lake.maintenance import build_current_state
 from sparkml_ops.tracking.store import DeltaTrackingStore
 
 N_RUNS = 40
@@ -61,8 +62,12 @@ class Pair:
         return [self.experiments[n][0] for n in names], [self.experiments[n][1] for n in names]
 
 
-def _populate(store, seed: int, patch) -> tuple[dict[str, str], list[str]]:
-    """One deterministic sequence of store calls; the same seed gives the same data."""
+def _populate(store, seed: int, patch, midway=None) -> tuple[dict[str, str], list[str]]:
+    """One deterministic sequence of store calls; the same seed gives the same data.
+
+    ``midway()`` runs after half the runs (ours: build the current-state tables there, so the
+    second half, and its changes to runs of the first half, are the tail a search merges in).
+    """
     rng = random.Random(seed)
     experiments = {
         "exp-a": store.create_experiment("exp-a", tags=[ExperimentTag("team", "ads")]),
@@ -70,6 +75,10 @@ def _populate(store, seed: int, patch) -> tuple[dict[str, str], list[str]]:
     }
     run_ids = []
     for i in range(N_RUNS):
+        if i == N_RUNS // 2 and midway is not None:
+            midway()
+        if i >= N_RUNS // 2:
+            _change_earlier_run(store, rng, run_ids[i - N_RUNS // 2])
         experiment = "exp-a" if i % 5 else "exp-b"
         start = 1_000 + 10 * rng.randrange(8)  # many start_time ties
         fixed = uuid.UUID(int=rng.getrandbits(128))
@@ -117,8 +126,32 @@ def _populate(store, seed: int, patch) -> tuple[dict[str, str], list[str]]:
     return experiments, run_ids
 
 
-@pytest.fixture(scope="module")
-def pair(tmp_path_factory) -> Iterator[Pair]:
+def _change_earlier_run(store, rng: random.Random, run_id: str) -> None:
+    """Later changes to a run (tags set or deleted, newer and older metric points, deletion, restore)."""
+    run = store.get_run(run_id)
+    if run.info.lifecycle_stage != "active":
+        if rng.random() < 0.5:
+            store.restore_run(run_id)
+        return
+    roll = rng.random()
+    if roll < 0.25:
+        store.set_tag(run_id, RunTag("team", rng.choice(["ads", "late", "Ads"])))
+    elif roll < 0.4 and "team" in run.data.tags:
+        store.delete_tag(run_id, "team")
+    elif roll < 0.6:
+        store.log_metric(run_id, Metric("loss", rng.choice([0.05, 0.6, float("nan")]), 9, 3))  # same step, later
+    elif roll < 0.7:
+        store.log_metric(run_id, Metric("loss", 0.95, 1, 1))  # an older step: the latest stays
+    elif roll < 0.8:
+        store.delete_run(run_id)
+    elif roll < 0.9:
+        store.log_param(run_id, Param("late", str(rng.randrange(3))))
+
+
+@pytest.fixture(scope="module", params=["in-memory", "current-state"])
+def pair(tmp_path_factory, request) -> Iterator[Pair]:
+    """``current-state``: our root's current-state tables were built after half the runs; the
+    rest of the data (and changes to runs of the first half) is the tail searches merge in."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
         from mlflow.store.tracking.file_store import FileStore
@@ -127,11 +160,19 @@ def pair(tmp_path_factory) -> Iterator[Pair]:
         ref = FileStore(str(base / "mlruns"), str(base / "mlruns-artifacts"))
         uri = f"delta:{base / 'lake'}"
         ours = DeltaTrackingStore(uri)
+        midway = None
+        if request.param == "current-state":
+            def midway() -> None:
+                ours.flush()
+                assert build_current_state(ours.location) is not None
         with pytest.MonkeyPatch.context() as id_patch:
             ref_experiments, ref_runs = _populate(ref, 11, id_patch)
-            our_experiments, our_runs = _populate(ours, 11, id_patch)
+            our_experiments, our_runs = _populate(ours, 11, id_patch, midway)
         assert ref_runs == our_runs
         ours.flush()
+        if request.param == "current-state":
+            view = ours._current_view()
+            assert view is not None and view.n == N_RUNS // 2 and view.tail_runs.num_rows > N_RUNS // 2
         experiments = {name: (our_experiments[name], ref_experiments[name]) for name in our_experiments}
         ref_runs = list(ref.search_runs(list(ref_experiments.values()), None, ViewType.ALL, 1000))
         assert len(ref_runs) == N_RUNS
