@@ -38,7 +38,6 @@ from sparkml_ops.models.spec import InputSpec, MatrixSpec, input_spec
 
 _log = logging.getLogger(__name__)
 Backend = Literal["compiled", "onnx", "sklearn", "pyfunc"]
-BACKENDS: tuple[Backend, ...] = ("compiled", "onnx", "sklearn", "pyfunc")
 CompileMode = Literal["auto"] | bool
 _FAST_METHODS = ("predict", "predict_proba", "predict_log_proba", "predict_joint_log_proba")
 _ORT_DTYPES = {
@@ -338,11 +337,5 @@ def compiled_backend(resolved: Any, result: Any, mode: CompileMode, allow_pickle
         return None, exc.message
 
 
-def describe(predictor: Predictor) -> dict[str, Any]:
-    """The backend decision as ``/metadata`` and the jobs report it."""
-    return {"predictor": predictor.kind, "fast_path": predictor.kind != "pyfunc",
-            "fast_path_reason": predictor.reason or None}
-
-
-__all__ = ["BACKENDS", "LoadOptions", "Predictor", "allow_pickle_default", "allow_unpickling", "compiled_backend",
-           "describe", "load_predictor"]
+__all__ = ["LoadOptions", "Predictor", "allow_pickle_default", "allow_unpickling", "compiled_backend",
+           "load_predictor"]

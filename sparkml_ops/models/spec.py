@@ -46,10 +46,6 @@ class InputSpec:
     required: tuple[bool, ...] = ()
     shapes: tuple[tuple[int, ...], ...] | None = None
 
-    @property
-    def all_numeric(self) -> bool:
-        return bool(self.spark_types) and all(t is not None and t.typeName() in NUMERIC for t in self.spark_types)
-
     def matrix(self, feature_order: list[str] | None = None) -> tuple[MatrixSpec | None, str]:
         """These inputs as one numeric matrix (:class:`MatrixSpec`), or ``None`` and why not.
 

@@ -12,6 +12,7 @@ import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import pyarrow as pa
 
@@ -20,6 +21,7 @@ from sparkml_ops.models.arrow_io import to_arrow
 from sparkml_ops.models.handle import ModelHandle
 from sparkml_ops.models.predictors import Predictor, load_predictor
 
+_T = TypeVar("_T")
 _PREDICTORS: dict[str, Predictor] = {}
 _LOADS: dict[str, int] = {}  # model digest -> loads in this process (one, unless the cache failed)
 
@@ -103,28 +105,31 @@ def udf_function(handle: ModelHandle, names: Sequence[str]) -> Callable[..., Ite
     """
     bound = tuple(names)
 
-    def predict(batches: Iterator[tuple[pa.Array, ...]]) -> Iterator[pa.Array]:
-        buffer: list[tuple[pa.Array, ...]] = []
-        rows = 0
-        for item in batches:
-            columns = item if isinstance(item, tuple) else (item,)
-            if len(columns[0]) == 0:
-                continue
-            buffer.append(columns)
-            rows += len(columns[0])
-            if rows >= handle.batch_size:
-                yield score_arrays(handle, _merge(buffer), bound)
-                buffer, rows = [], 0
-        if buffer:
-            yield score_arrays(handle, _merge(buffer), bound)
+    def predict(batches: Iterator[tuple[pa.Array, ...]]) -> Iterator[pa.Array]:  # the hint tells Spark the UDF kind
+        columns = (item if isinstance(item, tuple) else (item,) for item in batches)
+        for group in _gathered(columns, lambda c: len(c[0]), handle.batch_size):
+            merged = list(group[0]) if len(group) == 1 else \
+                [pa.concat_arrays([part[j] for part in group]) for j in range(len(group[0]))]
+            yield score_arrays(handle, merged, bound)
 
     return predict
 
 
-def _merge(buffer: list[tuple[pa.Array, ...]]) -> list[pa.Array]:
-    if len(buffer) == 1:
-        return list(buffer[0])
-    return [pa.concat_arrays([part[j] for part in buffer]) for j in range(len(buffer[0]))]
+def _gathered(items: Iterable[_T], rows: Callable[[_T], int], limit: int) -> Iterator[list[_T]]:
+    """``items`` in groups of at least ``limit`` rows (the last may hold fewer); empty items dropped."""
+    group: list[_T] = []
+    count = 0
+    for item in items:
+        n = rows(item)
+        if n == 0:
+            continue
+        group.append(item)
+        count += n
+        if count >= limit:
+            yield group
+            group, count = [], 0
+    if group:
+        yield group
 
 
 MapBody = Callable[[Iterable[pa.RecordBatch]], Iterator[pa.RecordBatch]]
@@ -140,28 +145,13 @@ def map_function(handle: ModelHandle, columns: Sequence[str], output: str,
     wanted = list(columns)
     constants = dict(extra or {})
 
-    def emit(buffer: list[pa.RecordBatch]) -> pa.RecordBatch:
-        batch = buffer[0] if len(buffer) == 1 else pa.concat_batches(buffer)
-        arrays = [batch.column(name) for name in wanted]
-        result = score_arrays(handle, arrays, wanted)
-        out = batch.append_column(output, result)
-        for name, value in constants.items():
-            out = out.append_column(name, pa.array([value] * batch.num_rows, type=pa.string()))
-        return out
-
     def run(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        buffer: list[pa.RecordBatch] = []
-        rows = 0
-        for batch in batches:
-            if batch.num_rows == 0:
-                continue
-            buffer.append(batch)
-            rows += batch.num_rows
-            if rows >= handle.batch_size:
-                yield emit(buffer)
-                buffer, rows = [], 0
-        if buffer:
-            yield emit(buffer)
+        for group in _gathered(batches, lambda b: b.num_rows, handle.batch_size):
+            batch = group[0] if len(group) == 1 else pa.concat_batches(group)
+            out = batch.append_column(output, score_arrays(handle, [batch.column(n) for n in wanted], wanted))
+            for name, value in constants.items():
+                out = out.append_column(name, pa.array([value] * batch.num_rows, type=pa.string()))
+            yield out
 
     return run
 

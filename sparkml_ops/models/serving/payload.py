@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Collection, Sequence
 
 import numpy as np
 import orjson
@@ -150,16 +151,21 @@ def _permutation(columns, fs: MatrixSpec, field: str) -> tuple[int, ...] | None:
         if name in position:
             raise PayloadError(f"{field} repeats column {name!r}")
         position[name] = i
-    missing = [n for n in fs.names if n not in position]
-    if missing:
-        extra = [c for c in columns if c not in fs.index]
-        hint = f"; unexpected column(s) {extra}" if extra else ""
-        raise PayloadError(f"{field} is missing column(s) {missing} required by the model signature{hint}")
+    _require(fs, fs.names, position, field)
     perm = tuple(position[n] for n in fs.names)
     result = None if perm == tuple(range(len(columns))) else perm
     if len(_perm_cache) < 256:
         _perm_cache[key] = result
     return result
+
+
+def _require(fs: MatrixSpec, names: Sequence[str], given: Collection[str], where: str) -> None:
+    """Raise naming the model inputs missing from ``given`` (and the columns it has that are not inputs)."""
+    missing = [n for n in names if n not in given]
+    if missing:
+        extra = [c for c in given if c not in fs.index]
+        hint = f"; unexpected column(s) {extra}" if extra else ""
+        raise PayloadError(f"{where} is missing column(s) {missing} required by the model signature{hint}")
 
 
 def _records_to_matrix(records, fs: MatrixSpec, field: str) -> np.ndarray:
@@ -174,11 +180,7 @@ def _records_to_matrix(records, fs: MatrixSpec, field: str) -> np.ndarray:
         try:
             row = [record[n] for n in names]
         except KeyError:
-            missing = [n for n in names if n not in record]
-            extra = [k for k in record if k not in fs.index]
-            hint = f"; unexpected column(s) {extra}" if extra else ""
-            raise PayloadError(f"{field} row {r} is missing column(s) {missing} required by the model "
-                               f"signature{hint}") from None
+            _require(fs, names, record, f"{field} row {r}")
         _check_row(row, fs, field, r)
         rows.append(row)
     return _to_array(rows, fs, field)
@@ -187,11 +189,7 @@ def _records_to_matrix(records, fs: MatrixSpec, field: str) -> np.ndarray:
 def _columns_to_matrix(mapping: dict, fs: MatrixSpec, field: str) -> np.ndarray:
     if fs.names is None:
         raise PayloadError(f"{field}: the model takes a tensor of {fs.width} values per row; send a list of rows")
-    missing = [n for n in fs.names if n not in mapping]
-    if missing:
-        extra = [k for k in mapping if k not in fs.index]
-        hint = f"; unexpected column(s) {extra}" if extra else ""
-        raise PayloadError(f"{field} is missing column(s) {missing} required by the model signature{hint}")
+    _require(fs, fs.names, mapping, field)
     columns = [mapping[n] for n in fs.names]
     if not any(type(c) is list for c in columns):
         row = columns
@@ -305,12 +303,7 @@ def table_to_matrix(table, fs: MatrixSpec, kind: str) -> np.ndarray:
             raise PayloadError(f"{kind} body has {table.num_columns} columns; the model takes a tensor of {fs.width}")
         columns = table.columns
     else:
-        present = set(table.column_names)
-        missing = [n for n in fs.names if n not in present]
-        if missing:
-            extra = [c for c in table.column_names if c not in fs.index]
-            hint = f"; unexpected column(s) {extra}" if extra else ""
-            raise PayloadError(f"{kind} body is missing column(s) {missing} required by the model signature{hint}")
+        _require(fs, fs.names, table.column_names, f"{kind} body")
         columns = [table.column(n) for n in fs.names]
     for j, col in enumerate(columns):
         typ = col.type

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from sparkml_ops.models.predictors import LoadOptions, allow_pickle_default, describe, load_predictor
+from sparkml_ops.models.predictors import LoadOptions, allow_pickle_default, load_predictor
 from sparkml_ops.models.serving.http_errors import PayloadError
 from sparkml_ops.models.serving.payload import json_to_matrix, read_table
 from sparkml_ops.models.spec import MatrixSpec
@@ -124,6 +124,8 @@ class ServedModel:
             "signature": signature,
             "input_example": example,
             "mlflow_version": meta.mlflow_version,
-            **describe(self.predictor),
+            "predictor": self.predictor.kind,
+            "fast_path": self.fast is not None,
+            "fast_path_reason": self.fast_reason or None,
             "pid": os.getpid(),
         }
