@@ -205,7 +205,22 @@ def _download(source_uri: str, uri: str) -> str:
 
 
 def resolve_model(model: str | os.PathLike[str]) -> ResolvedModel:
-    """Resolve and (if remote) download ``model`` on the driver; see the module docstring."""
+    """Resolve and (if remote) download ``model`` once, on the driver: what every scoring path loads.
+
+    Args:
+        model: a local MLmodel directory, a run id, ``runs:/<run_id>/<path>``, ``models:/<model_id>``,
+            a registry URI (``models:/<name>/<version>``, ``@<alias>``, ``/latest``, ``/<stage>``),
+            ``logged-model:/<name>/latest`` or any URI MLflow can download (see the module docstring).
+
+    Returns a :class:`ResolvedModel`: the local directory and the identity (run, version,
+    digest) every scored row carries.
+
+    Raises:
+        BadInput: an empty or malformed URI, or a path without an MLmodel file.
+        NotFound: no such run, logged model, registered model, version or alias.
+
+    Example: ``resolve_model("models:/churn@prod").path``.
+    """
     if isinstance(model, ResolvedModel):
         return model
     if not isinstance(model, (str, os.PathLike)):
