@@ -163,8 +163,8 @@ def _score_frame(udf: ModelUDF, df: DataFrame, cols: Sequence[Any], output_col: 
     extra = _model_columns(udf.model) if model_columns else {}
     sql = udf.compiled_sql(columns)
     if sql is not None:
-        return df.select("*", F.expr(sql).alias(output_col), *[F.lit(v).cast("string").alias(k)
-                                                                 for k, v in extra.items()])
+        return df.select("*", udf.compiled.column(sql).alias(output_col),
+                         *[F.lit(v).cast("string").alias(k) for k, v in extra.items()])
     fields = [*df.schema.fields, T.StructField(output_col, udf.result_type, True)]
     fields += [T.StructField(name, T.StringType(), True) for name in extra]
     body = map_function(udf.handle_for(model_names), columns, output_col, extra)

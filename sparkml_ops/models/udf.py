@@ -141,9 +141,7 @@ class ModelUDF:
         raw = tuple(cols[0]) if len(cols) == 1 and isinstance(cols[0], (list, tuple)) else cols
         sql = self.compiled_sql(shown if all(isinstance(c, str) for c in raw) else raw)
         if sql is not None:
-            from pyspark.sql import functions as F
-
-            return F.expr(sql)
+            return self.compiled.column(sql)  # a tree ensemble's trees stay apart in generated code
         key = (*model_names, "|", *shown)
         udf = self._udfs.get(key)
         if udf is None:

@@ -137,6 +137,7 @@ def compiled_scores(spark, tmp_path_factory):
     import pyarrow as pa
     import pyarrow.parquet as pq
     from mlflow.models import infer_signature
+    from pyspark.sql import functions as F
 
     from sparkml_ops.models.compile import compile_model
 
@@ -172,8 +173,11 @@ def compiled_scores(spark, tmp_path_factory):
     df = spark.read.parquet(str(folder / "rows.parquet"))
     compiled = {key: compile_model(str(path)) for key, path in paths.items()}
     names = {key: f"{key[0]}__{key[1]}" for key in compiled}
-    exprs = [f"{c.sql()} AS {names[key]}" for key, c in compiled.items()]
-    out = df.selectExpr("id", *exprs).toPandas().sort_values("id").reset_index(drop=True)
+    exprs = [F.expr(c.sql()).alias(names[key]) for key, c in compiled.items()]
+    # ensembles also as the Column spark_udf builds (trees parsed apart, combined with the Column API)
+    exprs += [c.column(c.bind([f"`{n}`" for n in c.input_names])).alias(names[key] + "__column")
+              for key, c in compiled.items() if c.ensemble is not None]
+    out = df.select("id", *exprs).toPandas().sort_values("id").reset_index(drop=True)
     return {"fitted": fitted, "test": test, "out": out, "names": names, "compiled": compiled}
 
 
@@ -201,8 +205,15 @@ def test_compiled_model_gives_the_models_own_answers(compiled_scores, model_id, 
     X = test[[*NUM, "cat"]] if uses_cat else test[NUM]
     X = X.astype({c: np.float64 for c in NUM})
     expected, keep = _reference(model_id, model, method, X)
-    got = compiled_scores["out"][compiled_scores["names"][(model_id, method)]].to_numpy()[keep]
     assert keep.sum() >= ROWS
+    name = compiled_scores["names"][(model_id, method)]
+    ensemble = compiled_scores["compiled"][(model_id, method)].ensemble is not None
+    assert ensemble == model_id.startswith(("rf", "et", "gb", "hgb", "pipe_rf"))
+    for column in [name, name + "__column"] if ensemble else [name]:
+        _check(model, method, compiled_scores["out"][column].to_numpy()[keep], expected)
+
+
+def _check(model, method: str, got, expected) -> None:
     if method == "predict_proba":
         got = np.array([np.asarray(v, dtype=np.float64) for v in got])
         np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-12)

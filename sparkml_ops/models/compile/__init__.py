@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from sparkml_ops.models.compile.base import Compiled, Feature, NotCompilable, slot
+from sparkml_ops.models.compile.trees import Ensemble
 
 __all__ = ["Compiled", "NotCompilable", "compile_model", "to_sql"]
 
@@ -60,6 +61,15 @@ def _load_sklearn(path: Path, allow_pickle: bool):
         return mlflow.sklearn.load_model(str(path))
 
 
+def _output_names(result, meta, graph) -> list[str]:
+    """The graph outputs the result holds: a struct's fields, else the signature's one output (or the first)."""
+    if result.typeName() == "struct":
+        return [f.name for f in result.fields]
+    schema = meta.get_output_schema() if meta is not None else None
+    names = schema.input_names() if schema is not None else []
+    return [str(names[0])] if names and isinstance(names[0], str) else [graph.output[0].name]
+
+
 def compile_model(model: Any, *, result_type: Any = None, allow_pickle: bool | None = None) -> Compiled:
     """The model (anything :func:`~sparkml_ops.models.resolve.resolve_model` takes) as a Spark SQL expression.
 
@@ -75,7 +85,7 @@ def compile_model(model: Any, *, result_type: Any = None, allow_pickle: bool | N
     flavors = meta.flavors if meta is not None else {}
     inputs = spec.input_spec(meta)
     result = spec.parse_result_type(result_type) if result_type is not None else spec.output_type(meta)
-    if result.typeName() in ("struct", "map"):
+    if result.typeName() == "map" or result.typeName() == "struct" and "onnx" not in flavors:
         raise NotCompilable(f"the result type {result.simpleString()} does not compile (scalars and arrays do)")
     features = _input_features(inputs)
     started = time.perf_counter()
@@ -86,14 +96,23 @@ def compile_model(model: Any, *, result_type: Any = None, allow_pickle: bool | N
         method = flavors.get("python_function", {}).get("predict_fn") or "predict"
         body = sklearn.predict(estimator, _reorder(features, inputs.names, estimator), method)
         what, count = f"scikit-learn {type(estimator).__name__}.{method}", sklearn.count_trees(estimator)
+    elif "onnx" in flavors:
+        import onnx as onnx_package
+
+        from sparkml_ops.models.compile import onnx
+
+        graph = onnx_package.load(str(Path(resolved.path) / flavors["onnx"]["data"]))
+        body = onnx.predict(graph, features, _output_names(result, meta, graph))
+        what, count = "ONNX graph", len(body.trees) if isinstance(body, Ensemble) else 0
     else:
-        raise NotCompilable(f"model flavor(s) {sorted(flavors)} do not compile; scikit-learn models do "
-                            "(ONNX graphs score through the Python path)")
-    template = f"CAST({body} AS {result.simpleString()})"
+        raise NotCompilable(f"model flavor(s) {sorted(flavors)} do not compile; scikit-learn and ONNX models do")
+    ensemble = body if isinstance(body, Ensemble) else None
+    text = body.sql() if isinstance(body, Ensemble) else body
+    template = f"CAST({text} AS {result.simpleString()})"
     elapsed = time.perf_counter() - started
     return Compiled(template=template, input_names=inputs.names, width=len(features),
                     result_type=result.simpleString(), description=what, tree_count=count,
-                    compile_seconds=elapsed)
+                    compile_seconds=elapsed, ensemble=ensemble)
 
 
 def to_sql(model_uri: Any, columns: list[str] | None = None) -> str:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from sparkml_ops.models.compile import linear, preprocess, trees
 from sparkml_ops.models.compile.base import Feature, NotCompilable
 
-_MODELS = {
+_MODELS: dict[str, Callable[[Any, Sequence[Feature], str], str | trees.Ensemble]] = {
     "LinearRegression": linear.regressor, "Ridge": linear.regressor, "Lasso": linear.regressor,
     "ElasticNet": linear.regressor, "RidgeCV": linear.regressor, "LassoCV": linear.regressor,
     "ElasticNetCV": linear.regressor, "LogisticRegression": linear.logistic,
@@ -52,7 +53,7 @@ def _check_width(step, features: Sequence[Feature], name: str) -> None:
         raise NotCompilable(f"{name} was fitted on {expected} features but the model's signature gives {len(features)}")
 
 
-def predict(model, features: Sequence[Feature], method: str) -> str:
+def predict(model, features: Sequence[Feature], method: str) -> str | trees.Ensemble:
     """The SQL for ``model.<method>`` on ``features``; Pipelines transform, then their last step predicts."""
     name = type(model).__name__
     if name == "Pipeline":

@@ -33,6 +33,34 @@ def doubles(values) -> list[str]:
     return out
 
 
+def float32_le_bounds(thresholds) -> np.ndarray:
+    """Per threshold ``t``, the largest double ``b`` with ``float32(x) <= t`` exactly when ``x <= b``.
+
+    Trees that cast their input to float32 before comparing (scikit-learn's, ONNX's) then
+    compare the double input with ``b``: no cast per node in the SQL or the generated code.
+    ``float32(x) <= t`` holds when ``float32(x) <= c``, ``c`` the largest float32 not above
+    ``t``; ``x`` rounds to ``c`` or below up to the midpoint ``m`` between ``c`` and the next
+    float32, and at ``m`` itself only when ``c``'s last mantissa bit is even (round half to
+    even), so ``b`` is ``m`` or the double just below it. NaN compares false either way.
+    """
+    t = np.asarray(thresholds, dtype=np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        c = t.astype(np.float32)
+        c = np.where(c.astype(np.float64) > t, np.nextafter(c, np.float32(-np.inf)), c)
+        up = np.nextafter(c, np.float32(np.inf)).astype(np.float64)
+        up = np.where(np.isposinf(up) & np.isfinite(c), 2.0**128, up)  # above FLT_MAX rounds to inf
+        m = (c.astype(np.float64) + up) / 2.0  # exact: one more bit than a float32 mantissa
+        even = (c.view(np.int32) & 1) == 0
+        return np.where(even, m, np.nextafter(m, -np.inf))
+
+
+def ref(text: str) -> str:
+    """An input reference inside a larger expression: parenthesised unless it is one quoted name."""
+    if len(text) > 1 and text[0] == text[-1] == "`" and "`" not in text[1:-1].replace("``", ""):
+        return text
+    return f"({text})"
+
+
 def string(value: str) -> str:
     """A string literal (quotes and backslashes escaped)."""
     return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
@@ -104,3 +132,47 @@ def positive_label(score: str, labels: Sequence, *, strict: bool) -> str:
 
 def array_of(values: Sequence[str]) -> str:
     return f"array({', '.join(values)})"
+
+
+class TextOps:
+    """The numeric idioms of a model's last step, written as SQL text (see ``columns.ColumnOps`` for Columns)."""
+
+    const = staticmethod(double)
+    label = staticmethod(label)
+    chain_sum = staticmethod(chain_sum)
+    sigmoid = staticmethod(sigmoid)
+    softmax = staticmethod(softmax)
+    argmax_label = staticmethod(argmax_label)
+    positive_label = staticmethod(positive_label)
+    array_of = staticmethod(array_of)
+
+    @staticmethod
+    def times(factor: float, x: str) -> str:
+        return f"({double(factor)} * {x})"
+
+    @staticmethod
+    def divide(x: str, divisor: float) -> str:
+        return f"({x} / {double(divisor)})"
+
+    @staticmethod
+    def one_minus(x: str) -> str:
+        return f"(1D - {x})"
+
+    @staticmethod
+    def exp(x: str) -> str:
+        return f"exp({x})"
+
+    @staticmethod
+    def abs(x: str) -> str:
+        return f"abs({x})"
+
+    @staticmethod
+    def ratio(x: str, y: str) -> str:
+        return f"({x} / {y})"
+
+    @staticmethod
+    def struct(fields: dict[str, str]) -> str:
+        return f"named_struct({', '.join(f'{string(k)}, {v}' for k, v in fields.items())})"
+
+
+TEXT = TextOps()
