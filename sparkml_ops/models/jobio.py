@@ -144,24 +144,25 @@ def read_input(spark, path: str, fmt: str = "auto"):
 
 def probe_workers(spark, partitions: int = 2) -> list[dict[str, Any]]:
     """Each Python worker that runs a probe task reports its interpreter and package locations."""
-    import pyarrow as pa
-
     from sparkml_ops.models import worker
 
-    def run(batches):
-        info = json.dumps(worker.probe())
-        for batch in batches:
-            yield pa.RecordBatch.from_pydict({"info": [info] * batch.num_rows})
+    return [json.loads(text) for text in _on_workers(spark, lambda: json.dumps(worker.probe()), partitions)]
 
-    rows = spark.range(0, partitions, 1, partitions).mapInArrow(run, "info string").collect()
-    return [json.loads(r.info) for r in rows]
+
+def _on_workers(spark, fn: Callable[[], str], partitions: int = 1) -> list[str]:
+    """``fn()`` run in as many Python worker tasks as ``partitions``."""
+    import pyarrow as pa
+
+    def run(batches):
+        for batch in batches:
+            yield pa.RecordBatch.from_pydict({"v": [fn()] * batch.num_rows})
+
+    return [r.v for r in spark.range(0, partitions, 1, partitions).mapInArrow(run, "v string").collect()]
 
 
 def probe_backend(spark, scorer: Any) -> str:
     """The backend that scores for ``scorer`` (a ``ModelUDF``, or a resolved Spark ML model): ``"spark"``,
     ``"compiled"``, or what a Python worker's :func:`~sparkml_ops.models.worker.predictor` took for it."""
-    import pyarrow as pa
-
     from sparkml_ops.models import worker
 
     if not hasattr(scorer, "handle_for"):
@@ -169,12 +170,7 @@ def probe_backend(spark, scorer: Any) -> str:
     if scorer.compiled is not None:
         return "compiled"
     handle = scorer.handle_for(scorer.input_names or ())
-
-    def run(batches):
-        for batch in batches:
-            yield pa.RecordBatch.from_pydict({"kind": [worker.predictor(handle).kind] * batch.num_rows})
-
-    return str(spark.range(0, 1, 1, 1).mapInArrow(run, "kind string").collect()[0].kind)
+    return _on_workers(spark, lambda: worker.predictor(handle).kind)[0]
 
 
 def report(result: dict[str, Any], path: str | None) -> None:

@@ -62,11 +62,10 @@ def allow_unpickling(allowed: bool) -> Iterator[None]:
     try:
         yield
     finally:
-        if allowed:
-            if previous is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = previous
+        if allowed and previous is None:
+            os.environ.pop(key, None)
+        elif allowed and previous is not None:
+            os.environ[key] = previous
 
 
 @dataclass(frozen=True)

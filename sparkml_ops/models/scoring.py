@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from sparkml_ops.errors import BadInput
 from sparkml_ops.models import spec
+from sparkml_ops.models.compile.sqltext import quote
 from sparkml_ops.models.environment import EnvMode
 from sparkml_ops.models.resolve import ResolvedModel, resolve_model
 from sparkml_ops.models.udf import DEFAULT_BATCH_SIZE, ModelUDF, spark_udf
@@ -28,10 +29,6 @@ MODEL_COLUMNS = ("model_uri", "model_run_id", "model_id")
 
 def is_spark_model(model: ResolvedModel) -> bool:
     return "spark" in (model.meta.flavors if model.meta is not None else {})
-
-
-def _quote(name: str) -> str:
-    return "`" + name.replace("`", "``") + "`"
 
 
 def _model_columns(model: ResolvedModel) -> dict[str, str | None]:
@@ -118,19 +115,13 @@ def _check_frame(udf: ModelUDF, df: DataFrame, cols: Sequence[Any]) -> tuple[Dat
         cols = tuple(cols[0])
     if any(not isinstance(c, str) for c in cols):
         raise BadInput("score takes input columns by name (strings); use spark_udf for expressions")
-    udf.bind(cols)  # same rules (and messages) as the column expression
+    _, model_names, cols = udf.bind(cols)  # same rules (and messages) as the column expression; model order
     inputs, label = udf.inputs, udf.model.label
-    names = tuple(inputs.names or ())
-    if not cols and inputs.kind == "columns":
-        cols = names
     present = {f.name: f.dataType for f in df.schema.fields}
     missing = [c for c in cols if c not in present]
     if missing:
         raise BadInput(f"the DataFrame has no column(s) {missing} that model {label} needs "
                        f"(inputs {spec.describe_inputs(inputs)}); its columns are {list(present)}")
-    if inputs.kind == "columns" and cols != names and set(cols) == set(names):
-        cols = names
-    model_names = names if inputs.kind == "columns" else tuple(cols)
     expected = inputs.spark_types if inputs.spark_types else (None,) * len(cols)
     casts = {}
     for column, want in zip(cols, expected, strict=False):
@@ -144,8 +135,8 @@ def _check_frame(udf: ModelUDF, df: DataFrame, cols: Sequence[Any]) -> tuple[Dat
             raise BadInput(f"column {column!r} of the DataFrame is {have.simpleString()}, but model "
                            f"{label} needs {want.simpleString()} for input {column!r}")
     if casts:
-        df = df.select(*[F.col(_quote(f.name)).cast(casts[f.name]).alias(f.name) if f.name in casts
-                         else F.col(_quote(f.name)) for f in df.schema.fields])
+        df = df.select(*[F.col(quote(f.name)).cast(casts[f.name]).alias(f.name) if f.name in casts
+                         else F.col(quote(f.name)) for f in df.schema.fields])
     return df, list(cols), model_names
 
 

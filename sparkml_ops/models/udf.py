@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from sparkml_ops.errors import BadInput
 from sparkml_ops.models import environment, shipping, spec
+from sparkml_ops.models.compile.sqltext import quote
 from sparkml_ops.models.environment import EnvMode
 from sparkml_ops.models.handle import ModelHandle
 from sparkml_ops.models.predictors import CompileMode, allow_pickle_default, compiled_backend
@@ -28,10 +29,6 @@ if TYPE_CHECKING:
 
 _log = logging.getLogger(__name__)
 DEFAULT_BATCH_SIZE = 50_000
-
-
-def _quote(name: str) -> str:
-    return "`" + name.replace("`", "``") + "`"
 
 
 class ModelUDF:
@@ -66,8 +63,6 @@ class ModelUDF:
         if self.compiled is None:
             return None
         if all(isinstance(n, str) for n in names):
-            from sparkml_ops.models.compile.sqltext import quote
-
             return self.compiled.bind([quote(n) for n in names])
         why = "the compiled expression takes input columns by name, and Column expressions were passed"
         if self.compile_mode is True:
@@ -101,7 +96,7 @@ class ModelUDF:
         if not cols:
             if inputs.kind == "columns":
                 names = tuple(inputs.names or ())
-                return [F.col(_quote(n)) for n in names], names, names
+                return [F.col(quote(n)) for n in names], names, names
             if inputs.kind == "tensor":
                 raise BadInput(f"model {label} takes {spec.describe_inputs(inputs)}: call the UDF with "
                                f"{inputs.width} columns")
@@ -117,14 +112,14 @@ class ModelUDF:
                 if missing or unexpected or len(strings) != len(cols):
                     raise BadInput(f"model {label} expects inputs {spec.describe_inputs(inputs)}; "
                                    f"missing {missing}; not model inputs {unexpected}")
-                return [F.col(_quote(n)) for n in names], names, names  # by name, in the model's order
+                return [F.col(quote(n)) for n in names], names, names  # by name, in the model's order
             if len(cols) != len(names):
                 raise BadInput(f"model {label} expects {len(names)} inputs {spec.describe_inputs(inputs)}, "
                                f"got {len(cols)} columns {list(shown)}")
-            return [F.col(_quote(c)) if isinstance(c, str) else c for c in cols], names, shown
+            return [F.col(quote(c)) if isinstance(c, str) else c for c in cols], names, shown
         if inputs.kind == "tensor" and inputs.width and len(cols) != inputs.width:
             raise BadInput(f"model {label} takes {spec.describe_inputs(inputs)}, got {len(cols)} columns {list(shown)}")
-        return [F.col(_quote(c)) if isinstance(c, str) else c for c in cols], shown, shown
+        return [F.col(quote(c)) if isinstance(c, str) else c for c in cols], shown, shown
 
     def handle_for(self, model_names: Sequence[str]) -> ModelHandle:
         return replace(self._handle, input_names=tuple(model_names))
