@@ -24,14 +24,7 @@ class ModelHandle:
     input_names: tuple[str, ...]  # names the model sees, one per bound column, in call order
     result_arrow: Any  # pyarrow.DataType of the result column
     batch_size: int
-    allow_pickle: bool  # the driver allowed MLflow to unpickle model files
-    fast: bool  # let the fast-path policy choose a matrix backend (see predictors.py)
-    onnx_threads: int = 1
-
-    @property
-    def options(self) -> LoadOptions:
-        """How a worker loads the model (the same options the REST server loads it with)."""
-        return LoadOptions(fast=self.fast, allow_pickle=self.allow_pickle, onnx_threads=self.onnx_threads)
+    options: LoadOptions  # how a worker loads the model (what the REST server loads it with, too)
 
     @property
     def label(self) -> str:

@@ -1,21 +1,16 @@
 """The one predictor registry: every place that scores a model loads it here, by one policy.
 
-Backends, in the order the core tries them:
+Backends, in the order the core tries them: ``compiled`` (a Spark SQL expression, chosen on
+the driver by :func:`compiled_backend`, Spark only), ``onnx`` (onnxruntime on one matrix),
+``sklearn`` (the estimator method pyfunc ``predict`` calls, on one matrix) and ``pyfunc``
+(MLflow's, always loaded: the reference and the fallback).
 
-- ``compiled`` — the model as a Spark SQL expression (:mod:`sparkml_ops.models.compile`); chosen on
-  the driver by :func:`compiled_backend`, Spark only;
-- ``onnx`` — an onnxruntime session fed one matrix;
-- ``sklearn`` — the estimator's own method (what pyfunc ``predict`` calls) on one matrix;
-- ``pyfunc`` — MLflow's pyfunc: always loaded, the reference and the fallback.
-
-The fast-path policy, the same for the Spark workers, the batch and stream jobs and the REST
-server (:func:`load_predictor`): a matrix backend (``onnx``, ``sklearn``) is used only when
-fast paths are allowed, the model's inputs are one numeric matrix
-(:meth:`~sparkml_ops.models.spec.InputSpec.matrix`), and on the model's serving input example
-(else a few synthetic rows) its output, in pyfunc's form, equals pyfunc ``predict``'s. When
-pyfunc cannot score those rows at all (MLflow's ONNX wrapper fails on outputs of different
-widths), the ONNX backend — the same onnxruntime graph pyfunc would run — stays on;
-the sklearn backend does not.
+The fast-path policy of :func:`load_predictor`, the same for the Spark workers, the jobs and the
+REST server: a matrix backend is taken only when fast paths are allowed, the inputs are one
+numeric matrix (:meth:`~sparkml_ops.models.spec.InputSpec.matrix`) and, on the serving input
+example (else synthetic rows), its output in pyfunc's form equals pyfunc ``predict``'s. When pyfunc
+cannot score those rows at all (its ONNX wrapper fails on outputs of different widths), the ONNX
+backend — the graph pyfunc would run — stays on; the sklearn one does not.
 """
 
 from __future__ import annotations
@@ -171,7 +166,6 @@ class Predictor:
     def __init__(self, pyfunc: Any, inputs: InputSpec, backend: _MatrixBackend | None, matrix: MatrixSpec | None,
                  reason: str) -> None:
         self.pyfunc = pyfunc
-        self.meta = pyfunc.metadata
         self.inputs = inputs
         self._backend = backend
         self.matrix = matrix if backend is not None else None

@@ -21,7 +21,7 @@ from sparkml_ops.models import environment, shipping, spec
 from sparkml_ops.models.compile.sqltext import quote
 from sparkml_ops.models.environment import EnvMode
 from sparkml_ops.models.handle import ModelHandle
-from sparkml_ops.models.predictors import CompileMode, allow_pickle_default, compiled_backend
+from sparkml_ops.models.predictors import CompileMode, LoadOptions, allow_pickle_default, compiled_backend
 from sparkml_ops.models.resolve import ResolvedModel, resolve_model
 
 if TYPE_CHECKING:
@@ -205,7 +205,7 @@ def spark_udf(spark: SparkSession, model: Any, *, result_type: Any = None, env: 
             uri=resolved.uri, run_id=resolved.run_id, model_id=resolved.model_id, digest=resolved.digest,
             archive=shipping.ship(spark, resolved), local_path=resolved.path, input_names=inputs.names or (),
             result_arrow=spec.arrow_type(result), batch_size=batch_size,
-            allow_pickle=allow_pickle_default(allow_pickle), fast=fast, onnx_threads=onnx_threads)
+            options=LoadOptions(fast=fast, allow_pickle=allow_pickle_default(allow_pickle), onnx_threads=onnx_threads))
     return ModelUDF(resolved, inputs, result, make_handle if compiled is not None else make_handle(),
                     compiled=compiled, compile_reason=reason or None, compile_mode=compile)
 
