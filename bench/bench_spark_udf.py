@@ -12,7 +12,8 @@ scikit-learn one through our UDF; and the packed env: a second job start (cache 
 the first build (``--quick`` leaves it out unless ``--only env`` asks for it: a cold build
 alone takes minutes). Issue 14: ``compiled`` — LogisticRegression, RandomForest (50 × depth 8)
 and HistGradientBoosting (100 iterations) compiled to Spark SQL against MLflow's ``spark_udf``;
-``compile_time`` — seconds to compile a 500-tree, depth-10 forest. Prints one JSON line per figure.
+``compile_time`` — seconds to compile a 500-tree, depth-10 forest (also: to build its Column, and
+for Spark to analyse a query using it). Prints one JSON line per figure.
 """
 
 from __future__ import annotations
@@ -139,13 +140,18 @@ def bench_compiled(spark, df, kind: str, rows: int, repeats: int, target: float)
             "hgb": "HistGradientBoosting(100 iterations)"}[kind]
     emit(f"compiled spark_udf {name} rows/s", ours=rates["compiled"],
          reference={"mlflow.pyfunc.spark_udf": rates["mlflow"]}, unit="rows/s", better="higher", n=rows,
+         load_average=os.getloadavg(),
          target_ratio=target, compile_seconds=round(ours.compiled.compile_seconds, 3),
          spark_udf_seconds=round(prepare, 3), sql_chars=len(ours.compiled.template))
 
 
-def bench_compile_time() -> None:
-    """Issue 14: compiling a 500-tree, depth-10 RandomForest (model → Spark SQL text), in seconds."""
+def bench_compile_time(spark) -> None:
+    """Issue 14: compiling a 500-tree, depth-10 RandomForest (model → Spark SQL text), in seconds; also the
+    Column spark_udf builds from it (every tree parsed by Spark once) and Spark's analysis of a query using it."""
+    from pyspark.sql import functions as F
+
     from sparkml_ops.models.compile import compile_model
+    from sparkml_ops.models.compile.sqltext import quote
 
     model, X = _train("rf500")
     uri = _log_sklearn(model, X)
@@ -154,9 +160,17 @@ def bench_compile_time() -> None:
     compiled = compile_model(uri)
     total = time.perf_counter() - start
     nodes = sum(t.tree_.node_count for t in model.estimators_)
+    start = time.perf_counter()
+    column = compiled.column(compiled.bind([quote(n) for n in FEATURES]))
+    column_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    spark.range(1).select(*[F.lit(0.5).alias(c) for c in FEATURES]).select(column.alias("p"))
+    analysis_seconds = time.perf_counter() - start
     emit("compile time RandomForest(500 trees, depth 10), seconds", ours=total,
          reference={"target": 5.0}, unit="s", better="lower", n=1, tree_nodes=nodes,
-         compile_seconds=round(compiled.compile_seconds, 3), sql_chars=len(compiled.template))
+         compile_seconds=round(compiled.compile_seconds, 3), sql_chars=len(compiled.template),
+         column_seconds=round(column_seconds, 3), analysis_seconds=round(analysis_seconds, 3),
+         load_average=os.getloadavg())
 
 
 def bench_onnx(spark, df, rows: int, repeats: int) -> None:
@@ -255,10 +269,11 @@ def main(argv=None) -> int:
         mlflow.set_tracking_uri(f"delta:{root / 'lake'}")
         mlflow.set_experiment("bench_spark_udf")
         spark = None
-        if "compile_time" in args.only:
-            bench_compile_time()
-        if {"lr", "rf", "onnx", "compiled"} & set(args.only):
+        if {"lr", "rf", "onnx", "compiled", "compile_time"} & set(args.only):
             spark = _session("3g")
+        if "compile_time" in args.only:
+            bench_compile_time(spark)
+        if {"lr", "rf", "onnx", "compiled"} & set(args.only):
             df = _data(spark, rows)
             if "lr" in args.only:
                 bench_model(spark, df, "lr", rows, repeats, 1.5)

@@ -8,6 +8,7 @@ compiled models together; each test compares one model's column with scikit-lear
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
@@ -267,3 +268,28 @@ def test_not_compilable_names_the_part(tmp_path):
         compile_model(str(tmp_path / "poly"))
 
 
+
+
+def test_float32_bounds_decide_like_a_float32_cast():
+    """``x <= float32_le_bounds(t)`` in double says what ``float32(x) <= t`` says, next to every threshold."""
+    from sparkml_ops.models.compile.sqltext import float32_le_bounds
+
+    rng = np.random.default_rng(3)
+    t = np.concatenate([rng.standard_normal(3000) * 10, (rng.standard_normal(3000) * 10).astype(np.float32),
+                        [0.0, -0.0, 1e-45, -1e-45, 5e-324, 1e-300, float(np.finfo(np.float32).max)]])
+    bounds = float32_le_bounds(t)
+    xs = np.stack([bounds, np.nextafter(bounds, np.inf), np.nextafter(bounds, -np.inf), t,
+                   np.nextafter(t, np.inf), np.nextafter(t, -np.inf), t.astype(np.float32).astype(np.float64)])
+    with np.errstate(over="ignore"):
+        cast = xs.astype(np.float32).astype(np.float64) <= t
+    assert (cast == (xs <= bounds)).all()
+    assert cast.any() and not cast.all()
+
+
+def test_long_sums_are_chunked_and_add_every_term():
+    from sparkml_ops.models.compile.sqltext import SUM_CHUNK, chain_sum
+
+    terms = [f"t{i}" for i in range(SUM_CHUNK * 3 + 5)]
+    text = chain_sum(terms)
+    assert [int(n) for n in re.findall(r"t(\d+)", text)] == list(range(len(terms)))
+    assert text.count("(") == 5  # the outer sum and four runs

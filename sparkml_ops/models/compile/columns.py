@@ -23,6 +23,8 @@ from typing import Any
 from sparkml_ops.models.compile import sqltext as q
 from sparkml_ops.models.compile.base import bind_slots
 
+PARSE_THREADS = 4
+
 
 class ColumnOps:
     """:class:`~sparkml_ops.models.compile.sqltext.TextOps` for pyspark Columns (same expression trees)."""
@@ -39,6 +41,9 @@ class ColumnOps:
         return self.F.expr(q.label(value))
 
     def chain_sum(self, terms: Sequence[Any]) -> Any:
+        """:func:`~sqltext.chain_sum` (the same runs of terms)."""
+        if len(terms) > q.SUM_CHUNK:
+            return self.chain_sum([self.chain_sum(run) for run in q.chunks(terms)])
         total = terms[0] if terms else self.const(0.0)
         for term in terms[1:]:
             total = total + term
@@ -117,10 +122,14 @@ def parsed(text: str) -> Any:
 
 def ensemble_column(ensemble: Any, refs: Sequence[str]) -> Any:
     """The ensemble (``trees.Ensemble``) over input references ``refs`` as one Column."""
+    from concurrent.futures import ThreadPoolExecutor
+
     ops = ColumnOps()
     values = []
-    for tree in ensemble.trees:
-        part = parsed(bind_slots(tree.sql_all(), refs))
+    # the JVM parses on the caller's py4j thread: a few callers keep the driver's cores busy
+    with ThreadPoolExecutor(max_workers=PARSE_THREADS) as pool:
+        parts = list(pool.map(lambda tree: parsed(bind_slots(tree.sql_all(), refs)), ensemble.trees))
+    for tree, part in zip(ensemble.trees, parts, strict=True):
         if tree.width == 1:
             values.append([ops.F.greatest(part, part)])  # read twice: a common subexpression
         else:

@@ -82,12 +82,26 @@ def quote(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
 
 
+SUM_CHUNK = 64  # longest run of terms added one after another (see chain_sum)
+
+
+def chunks(terms: Sequence, size: int = SUM_CHUNK) -> list:
+    """``terms`` in runs of ``size``: a sum of hundreds of trees as one chain is an expression
+    hundreds of levels deep, and Spark's analyzer recurses through it until the stack overflows."""
+    return [terms[i:i + size] for i in range(0, len(terms), size)]
+
+
 def chain_sum(terms: Sequence[str]) -> str:
     """``(t0 + t1 + t2 + …)``: Spark's ``+`` is left-associative, so this adds left to right, the
     order numpy's accumulation loops use. (Nested parentheses would say the same but make
-    Spark's SQL parser backtrack exponentially on long sums.)"""
+    Spark's SQL parser backtrack exponentially on long sums.) Past :data:`SUM_CHUNK` terms it
+    adds runs of that many, then the runs' sums: the same terms, a few rounding steps apart
+    from one long chain (scikit-learn's forests and boosting of that size differ from it by
+    about 1e-15 relative)."""
     if not terms:
         return "0D"
+    if len(terms) > SUM_CHUNK:
+        return chain_sum([chain_sum(run) for run in chunks(terms)])
     return "(" + " + ".join(terms) + ")" if len(terms) > 1 else terms[0]
 
 
