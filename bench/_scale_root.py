@@ -126,3 +126,30 @@ def _build(root: Path, n: int, per_exp: int) -> dict:
     lake.close()
     return {"n": n, "runs_per_experiment": per_exp, "experiments": exp_ids, "build_s": time.perf_counter() - began,
             "run_ids_seed": 11}
+
+
+def scale_sqlite(n: int, runs_per_experiment: int, *, cache: Path = CACHE) -> tuple[Path, dict]:
+    """MLflow's SQLite store holding the same runs as :func:`scale_root` (same experiments split,
+    same values), built once by ``build_sqlite_bulk`` and reused."""
+    db = cache / f"sqlite-{n}-per-{runs_per_experiment}-v{LAYOUT}.db"
+    done = db.with_suffix(".done")
+    if done.is_file():
+        return db, json.loads(done.read_text())
+    from _tracking_data import _dispose_sqlalchemy_engines, build_sqlite_bulk, sqlite_template
+    from mlflow import MlflowClient
+
+    began = time.perf_counter()
+    db.unlink(missing_ok=True)
+    cache.mkdir(parents=True, exist_ok=True)
+    sqlite_template(Path("~/.cache/sparkml_ops/bench").expanduser(), db)
+    client = MlflowClient(f"sqlite:///{db}")
+    data = RunsDataset.make(n)
+    exp_ids = []
+    for e, lo in enumerate(range(0, n, runs_per_experiment)):
+        exp_ids.append(client.create_experiment(f"scale-{e}"))
+        build_sqlite_bulk(client, db, exp_ids[-1], data, lo, min(n, lo + runs_per_experiment))
+    _dispose_sqlalchemy_engines()
+    info = {"n": n, "runs_per_experiment": runs_per_experiment, "experiments": exp_ids,
+            "build_s": time.perf_counter() - began}
+    done.write_text(json.dumps(info))
+    return db, info

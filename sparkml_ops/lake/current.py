@@ -143,6 +143,31 @@ def build(location: RootLocation, *, memory_limit: str = "1GB") -> BuildReport |
     return BuildReport(name, n_runs, time.perf_counter() - began)
 
 
+MIN_COMPACTION_TARGET = 1 << 20
+
+
+def compaction_target(location: RootLocation, table: str, default: int) -> int:
+    """The file size below which background compaction may rewrite ``table``'s files.
+
+    Below the smallest file the current build covers (at least 1 MiB, at most ``default``):
+    delta-rs leaves larger files alone, so the build's files survive and the tail stays the
+    rows logged since, not the whole table again. Without a build: ``default``.
+    """
+    try:
+        manifest = json.loads(manifest_path(location).read_text()) if location.is_local else None
+    except (FileNotFoundError, ValueError):
+        manifest = None
+    if manifest is None or not manifest["covered"].get(table):
+        return default
+    sizes = []
+    for name in manifest["covered"][table]:
+        try:
+            sizes.append(os.path.getsize(os.path.join(location.table_uri(table), name)))
+        except OSError:  # compacted or vacuumed away since: no longer the build's concern
+            continue
+    return max(MIN_COMPACTION_TARGET, min([default, *sizes]))
+
+
 def _source_view(con: duckdb.DuckDBPyConnection, table: str, files: list[str]) -> None:
     if files:  # our own file paths (never user input), quoted as SQL literals
         listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)

@@ -23,9 +23,10 @@ from deltalake import DeltaTable
 from sparkml_ops import config
 from sparkml_ops.errors import StorageError
 from sparkml_ops.lake.commit import TableCommitter, app_id
+from sparkml_ops.lake.current import compaction_target
 from sparkml_ops.lake.layout import MARKER_FILE, check_layout, read_marker, write_marker
 from sparkml_ops.lake.location import RootLocation
-from sparkml_ops.lake.maintenance import compact_if_needed
+from sparkml_ops.lake.maintenance import TARGET_FILE_SIZE, compact_if_needed
 from sparkml_ops.lake.schemas import TABLES
 from sparkml_ops.lake.snapshot import TableSnapshot
 from sparkml_ops.lake.wal import WriteAheadLog, orphaned_logs, read_records
@@ -250,7 +251,11 @@ class Lake:
         for table in tables:
             snapshot = self.snapshots[table]
             files = snapshot.file_count if snapshot.version >= 0 else self.committer.file_count(table)
-            if compact_if_needed(self.location, table, files, self._compact_min_files):
+            if files < self._compact_min_files:
+                continue
+            # files a current-state build covers stay: rewritten, their rows would all be tail again
+            target = compaction_target(self.location, table, TARGET_FILE_SIZE)
+            if compact_if_needed(self.location, table, files, self._compact_min_files, target):
                 for opened in self._all_snapshots(table):
                     opened.refresh_if_open()
 

@@ -71,8 +71,12 @@ def compaction_turn(location: RootLocation, table: str, *, wait: bool) -> Iterat
         os.close(fd)  # releases the lock
 
 
-def compact_if_needed(location: RootLocation, table: str, file_count: int, min_files: int) -> bool:
-    """Compact ``table`` when it has at least ``min_files`` data files. Never raises."""
+def compact_if_needed(location: RootLocation, table: str, file_count: int, min_files: int,
+                      target_size: int = TARGET_FILE_SIZE) -> bool:
+    """Compact ``table`` when it has at least ``min_files`` data files. Never raises.
+
+    Files of ``target_size`` or more are left as they are (delta-rs skips them).
+    """
     if file_count < min_files:
         return False
     try:
@@ -80,7 +84,7 @@ def compact_if_needed(location: RootLocation, table: str, file_count: int, min_f
             if not granted:
                 return False
             dt = _open(location, table)  # opened inside the turn: sees the previous compaction
-            dt.optimize.compact(target_size=TARGET_FILE_SIZE)
+            dt.optimize.compact(target_size=target_size)
             dt.create_checkpoint()
             return True
     except (CommitFailedError, DeltaError, OSError) as exc:  # another writer compacted: fine

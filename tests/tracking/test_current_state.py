@@ -8,13 +8,15 @@ build covered (their rows then come back in the tail, twice).
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
 from mlflow.entities import Metric, Param, RunTag, ViewType
 
-from sparkml_ops.lake import Lake, parse_root
+from sparkml_ops.lake import Lake, current, parse_root
 from sparkml_ops.lake.current import manifest_path
+from sparkml_ops.lake.delta import data_files
 from sparkml_ops.lake.maintenance import build_current_state, compact_if_needed
 from sparkml_ops.tracking.store import DeltaTrackingStore
 
@@ -136,4 +138,33 @@ def test_compaction_after_the_build_changes_no_answer(root):
         assert compact_if_needed(store.location, table, file_count=2, min_files=1)
     after = _answers(store, [experiment])
     assert after == before == _in_memory_answers(store, [experiment])
+    _close(root)
+
+
+def test_background_compaction_keeps_the_files_the_build_covers(root, monkeypatch):
+    monkeypatch.setenv("SPARKML_OPS_COMPACT_MIN_FILES", "2")  # the writer compacts after every flush
+    monkeypatch.setenv("SPARKML_OPS_FLUSH_INTERVAL_MS", "20")
+    monkeypatch.setattr(current, "MIN_COMPACTION_TARGET", 1)  # test files are far below 1 MiB
+    store = DeltaTrackingStore(f"delta:{root}")
+    experiment = store.create_experiment("e")
+    ids = _log_runs(store, experiment, 12)
+    history = [Metric("curve", i / 3000, 1_000 + i, i) for i in range(3000)]  # a build file well above a flush's
+    for start in range(0, len(history), 1000):
+        store.log_batch(ids[0], metrics=history[start:start + 1000], params=[], tags=[])
+    store.flush()
+    assert compact_if_needed(store.location, "metrics", file_count=2, min_files=1)  # as maintain does first
+    build_current_state(store.location)
+    covered = current.load(store.location).covered["metrics"]
+    writer = store.lake.writer()
+    for i, run_id in enumerate(ids):
+        store.log_metric(run_id, Metric("loss", 0.3 + i / 100, 4, 2))
+        deadline = time.monotonic() + 60
+        while writer.has_pending() and time.monotonic() < deadline:  # the background thread commits,
+            time.sleep(0.01)  # one small file each, then compacts it with the others, never with the build's
+        store.lake.commit_now()  # waits for that compaction (it holds the flush lock)
+    files = set(data_files(store.location.table_uri("metrics")))
+    assert covered <= files and len(files - covered) < len(ids) // 2  # the new small files were compacted
+    _, tail = store.lake.read_tail("metrics", covered)
+    assert tail.num_rows == len(ids)  # only what was logged since the build
+    assert _answers(store, [experiment]) == _in_memory_answers(store, [experiment])
     _close(root)
