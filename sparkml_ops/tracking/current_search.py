@@ -22,7 +22,7 @@ from mlflow.entities import LifecycleStage, ViewType
 
 from sparkml_ops.lake.current import CurrentState
 from sparkml_ops.tracking.search import StateValues, ValueKind, attribute_columns
-from sparkml_ops.tracking.state import Grouped, TrackingState, group_by_id, latest_by, latest_rows
+from sparkml_ops.tracking.state import Grouped, TrackingState, latest_by, latest_rows
 
 TAIL_TABLES = ("runs", "params", "tags", "metrics")
 _TABLE_OF: dict[str, str] = {"metric": "metrics", "parameter": "params", "tag": "tags"}
@@ -67,6 +67,15 @@ class CurrentView:
         """Row of each run id in the build (-1: not there)."""
         found = pc.index_in(run_ids, value_set=self.state.run_column("run_id"))
         return pc.fill_null(found, -1).to_numpy().astype(np.int64)
+
+    def run_rix(self, run_id: str) -> int | None:
+        """The rix of run ``run_id`` (None: neither the build nor the tail has it)."""
+        ids = pa.array([run_id], pa.string())
+        in_tail = pc.index_in(ids, value_set=self.tail_runs.column("run_id"))[0].as_py()
+        if in_tail is not None:
+            return int(self.tail_runs.column("rix")[in_tail].as_py())
+        rix = int(self._state_rix(ids)[0])
+        return rix if rix >= 0 else None
 
     def _with_rix(self, rows: pa.Table) -> pa.Table:
         """Tail value rows with the rix of their run (rows of runs nowhere are dropped)."""
@@ -172,23 +181,35 @@ class CurrentView:
     def page_values(self, table: str, rix: np.ndarray, run_ids: list[str]) -> Grouped:
         """Current rows of value table ``table`` for the runs ``rix`` (ids ``run_ids``), by run id."""
         columns = ["rix", "key", *_VALUE_COLUMNS[table]]
+        order = np.argsort(rix, kind="stable")
+        sorted_rix, sorted_ids = rix[order], pa.array(run_ids, pa.string()).take(pa.array(order))
         parts = []
-        in_state = rix[rix < self.n]
+        in_state = sorted_rix[sorted_rix < self.n]
         if len(in_state):
-            parts.append(self.state.run_rows(table, in_state).select(columns))
+            parts.append(self.state.run_rows(table, in_state).select(columns))  # by (rix, key), one row each
         tail = self.tails[table]
         if tail.num_rows:
             tail = tail.filter(pc.is_in(tail.column("rix"), value_set=pa.array(rix, pa.int64())))
-            if tail.num_rows:
-                parts.append(tail.select(columns).cast(parts[0].schema) if parts else tail.select(columns))
-        if not parts:
+        if tail.num_rows:
+            tail = tail.select(columns)
+            parts.append(tail.cast(parts[0].schema) if parts else tail)
+            rows = latest_by(pa.concat_tables(parts), ["rix", "key"], _ORDER[table])  # sorted by (rix, key)
+        elif parts:
+            rows = parts[0]
+        else:
             return Grouped(pa.table({name: pa.array([], pa.null()) for name in [*columns, "run_id"]}), {})
-        rows = latest_by(pa.concat_tables(parts), ["rix", "key"], _ORDER[table])
         if table == "tags":
             rows = rows.filter(pc.invert(pc.fill_null(rows.column("deleted"), False)))
-        positions = pc.index_in(rows.column("rix"), value_set=pa.array(rix, pa.int64()))
-        rows = rows.append_column("run_id", pa.array(run_ids, pa.string()).take(positions))
-        return group_by_id(rows, "run_id")
+        at = rows.column("rix").to_numpy()
+        position = np.searchsorted(sorted_rix, at)
+        rows = rows.append_column("run_id", sorted_ids.take(pa.array(position)))
+        if len(at) == 0:
+            return Grouped(rows, {})
+        change = np.flatnonzero(at[1:] != at[:-1]) + 1  # rows are in rix order: each run one stretch
+        starts = np.concatenate(([0], change))
+        stops = np.concatenate((change, [len(at)]))
+        ids = sorted_ids.take(pa.array(position[starts])).to_pylist()
+        return Grouped(rows, dict(zip(ids, zip(starts.tolist(), stops.tolist(), strict=True), strict=True)))
 
 
 def page_columns(filter_string: str | None, order_by: Sequence[str] | None) -> set[str]:

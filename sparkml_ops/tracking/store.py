@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from mlflow.entities import (
@@ -261,6 +262,12 @@ class DeltaTrackingStore(LoggedModelsMixin, MetricSamplingMixin, GenAIMixin, Abs
             row = self._runs.get(run_id)
         if row is not None:
             return row
+        view = self._current_view()
+        if view is not None:  # the build and its tail: the runs table is never read whole
+            rix = view.run_rix(run_id)
+            if rix is None:
+                raise NotFound(f"Run with id={run_id} not found")
+            return view.page_rows(np.array([rix]))[0]
         table = self.lake.read("runs")
         hit = latest_rows("runs", table.filter(pc.equal(table.column("run_id"), run_id)))
         if hit.num_rows == 0:
@@ -329,6 +336,12 @@ class DeltaTrackingStore(LoggedModelsMixin, MetricSamplingMixin, GenAIMixin, Abs
 
     def get_run(self, run_id):
         row = self._run_row(run_id)
+        view = self._current_view()
+        rix = view.run_rix(run_id) if view is not None else None
+        if view is not None and rix is not None:  # its rows from the build and the tail only
+            at = np.array([rix])
+            data = (view.page_values(table, at, [run_id]) for table in ("params", "metrics", "tags"))
+            return self._assemble_runs([row], *data)[0]
         return self._build_runs([row])[0]
 
     def _rows_for(self, table: str, id_column: str, entity_id: str) -> pa.Table:
@@ -471,7 +484,12 @@ class DeltaTrackingStore(LoggedModelsMixin, MetricSamplingMixin, GenAIMixin, Abs
         with self._cache_lock:
             known = self._params.get(run_id)
         if known is None:
-            stored = latest_by(self._rows_for("params", "run_id", run_id), ["key"], ["seq"])
+            view = self._current_view()
+            rix = view.run_rix(run_id) if view is not None else None
+            if view is not None and rix is not None:
+                stored = view.page_values("params", np.array([rix]), [run_id]).table
+            else:
+                stored = latest_by(self._rows_for("params", "run_id", run_id), ["key"], ["seq"])
             known = dict(zip(stored.column("key").to_pylist(), stored.column("value").to_pylist(), strict=True))
             with self._cache_lock:
                 self._params[run_id] = known

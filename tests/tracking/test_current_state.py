@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from mlflow.entities import Metric, Param, RunTag, ViewType
+from mlflow.exceptions import MlflowException
 
 from sparkml_ops.lake import Lake, current, parse_root
 from sparkml_ops.lake.current import manifest_path
@@ -167,4 +168,34 @@ def test_background_compaction_keeps_the_files_the_build_covers(root, monkeypatc
     _, tail = store.lake.read_tail("metrics", covered)
     assert tail.num_rows == len(ids)  # only what was logged since the build
     assert _answers(store, [experiment]) == _in_memory_answers(store, [experiment])
+    _close(root)
+
+
+def test_a_fresh_store_reads_and_logs_to_runs_without_reading_the_big_tables(root):
+    store = DeltaTrackingStore(f"delta:{root}")
+    experiment = store.create_experiment("e")
+    ids = _log_runs(store, experiment, 10)
+    store.log_metric(ids[1], Metric("loss", 0.7, 5, 9))
+    store.flush()
+    expected = {run_id: store.get_run(run_id) for run_id in ids}
+    build_current_state(store.location)
+    _close(root)
+
+    fresh = DeltaTrackingStore(f"delta:{root}")
+    for run_id, want in expected.items():
+        got = fresh.get_run(run_id)
+        assert (dict(got.info), got.data.params, got.data.tags, repr(got.data.metrics)) == (
+            dict(want.info), want.data.params, want.data.tags, repr(want.data.metrics))
+    fresh.log_param(ids[2], Param("lr", expected[ids[2]].data.params["lr"]))  # the same value again: fine
+    with pytest.raises(MlflowException, match="Changing param values is not allowed"):
+        fresh.log_param(ids[2], Param("lr", "another"))
+    fresh.set_tag(ids[3], RunTag("team", "new"))
+    fresh.log_metric(ids[3], Metric("loss", 0.01, 9, 9))
+    with pytest.raises(MlflowException, match="not found"):
+        fresh.get_run("f" * 32)
+    fresh.flush()
+    run = fresh.get_run(ids[3])
+    assert run.data.tags["team"] == "new" and run.data.metrics["loss"] == 0.01
+    for table in ("params", "metrics", "tags", "runs"):
+        assert fresh.lake.snapshots[table].version == -1, table
     _close(root)
