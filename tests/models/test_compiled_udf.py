@@ -78,6 +78,22 @@ def test_fallback_logs_why_and_compile_true_raises(spark, tracking_uri, allow_pi
     assert "ArrowEvalPython" in _plan(df.withColumn("p", udf()))
 
 
+def test_auto_keeps_tree_ensembles_in_python_and_says_why(spark, rf_path, caplog):
+    """Compiled ensembles scored slower than the Python path (bench_spark_udf): "auto" does not pick them."""
+    from sparkml_ops.models import spark_udf
+
+    path, model = rf_path
+    with caplog.at_level(logging.WARNING, logger="sparkml_ops.models"):
+        udf = spark_udf(spark, path)
+    assert udf.compiled is None and "tree ensembles (30 trees) score faster in Python" in udf.compile_reason
+    assert any("tree ensembles" in r.getMessage() for r in caplog.records)
+    X = features(300, seed=9)
+    scored = spark.createDataFrame(X).withColumn("p", udf())
+    assert "ArrowEvalPython" in _plan(scored)
+    assert scored.toPandas().p.tolist() == model.predict(X).tolist()
+    assert spark_udf(spark, path, compile=True).compiled.tree_count == 30
+
+
 def test_large_forest_stays_in_whole_stage_codegen(spark, rf_path):
     """The generated code compiles and every method stays under Spark's huge-method limit,
     so the stage is not silently executed without whole-stage codegen (as one SQL expression
