@@ -12,7 +12,7 @@ import inspect
 import pytest
 
 PUBLIC = ["sparkml_ops.lineage", "sparkml_ops.sql", "sparkml_ops.tracking", "sparkml_ops.tuning",
-          "sparkml_ops.notebook", "sparkml_ops.projects"]
+          "sparkml_ops.notebook", "sparkml_ops.projects", "sparkml_ops.models"]
 
 
 def _functions() -> list[tuple[str, object]]:

@@ -71,10 +71,25 @@ def _output_names(result, meta, graph) -> list[str]:
 
 
 def compile_model(model: Any, *, result_type: Any = None, allow_pickle: bool | None = None) -> Compiled:
-    """The model (anything :func:`~sparkml_ops.models.resolve.resolve_model` takes) as a Spark SQL expression.
+    """The model as a Spark SQL expression: scoring with no Python worker (see :func:`to_sql` for the text).
 
-    ``result_type`` (a pyspark DataType or DDL) overrides the signature's output type, as
-    it does for the Python UDF. Raises :class:`NotCompilable` naming what does not compile.
+    Args:
+        model: anything :func:`~sparkml_ops.models.resolve.resolve_model` takes (a URI, run id,
+            path or resolved model).
+        result_type: a pyspark DataType or DDL string overriding the signature's output type,
+            as it does for the Python UDF.
+        allow_pickle: lets the driver unpickle a pickle/cloudpickle-format scikit-learn model
+            (default: ``$MLFLOW_ALLOW_PICKLE_DESERIALIZATION``).
+
+    Returns a :class:`Compiled` (its ``template``, ``tree_count``, ``compile_seconds``; bind it to
+    columns with ``bind``/``sql``).
+
+    Raises:
+        NotCompilable: the flavor, estimator, ONNX operator or result type does not compile
+            (the message names it).
+        BadInput: a model reference that cannot be resolved.
+
+    Example: ``compile_model("models:/churn/3").tree_count``.
     """
     from sparkml_ops.models import spec
     from sparkml_ops.models.resolve import ResolvedModel, resolve_model
@@ -118,6 +133,14 @@ def compile_model(model: Any, *, result_type: Any = None, allow_pickle: bool | N
 def to_sql(model_uri: Any, columns: list[str] | None = None) -> str:
     """The model's prediction as Spark SQL text over its signature's column names (or ``columns``).
 
-    Use it in plain SQL: ``SELECT *, <expr> AS prediction FROM t``.
+    Args:
+        model_uri: anything :func:`compile_model` takes.
+        columns: column names to use instead of the signature's, in the signature's order.
+
+    Raises:
+        NotCompilable: the model does not compile (the message names the part).
+        BadInput: ``columns`` of the wrong length, or a model reference that cannot be resolved.
+
+    Example: ``spark.sql(f"SELECT *, {to_sql('models:/churn@prod')} AS prediction FROM t")``.
     """
     return compile_model(model_uri).sql(columns)
