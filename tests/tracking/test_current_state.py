@@ -31,6 +31,22 @@ SEARCHES = [
 ]
 
 
+def _parses(filter_string: str | None) -> bool:
+    from mlflow.exceptions import MlflowException
+    from mlflow.utils.search_utils import SearchUtils
+
+    try:
+        SearchUtils.parse_search_filter(filter_string)
+    except MlflowException:
+        return False
+    return True
+
+
+# ``IS NULL`` came after MLflow 3.6, the oldest supported: there the search (MLflow's parser)
+# refuses it, as MLflow's own stores do, so only the filters this MLflow parses are compared
+SEARCHES = [(f, order) for f, order in SEARCHES if _parses(f)]
+
+
 def _log_runs(store: DeltaTrackingStore, experiment_id: str, n: int, offset: int = 0) -> list[str]:
     ids = []
     for i in range(offset, offset + n):
