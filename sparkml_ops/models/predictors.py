@@ -322,7 +322,7 @@ def compiled_backend(resolved: Any, result: Any, mode: CompileMode, allow_pickle
         if mode == "auto" and compiled.tree_count > 1:
             # measured (bench_spark_udf, 2M rows, Spark 4.3, local[2]): a compiled RandomForest of 50 trees
             # scored at 0.09x and HistGradientBoosting(100) at 0.29x the rows/s of MLflow's
-            # spark_udf — generated tree methods too large for the JIT — so "auto" keeps ensembles
+            # spark_udf (the JIT's huge-method limit explains only part of it) — so "auto" keeps ensembles
             # in Python; compile=True (and to_sql) still compiles them
             reason = (f"{compiled.description}: tree ensembles ({compiled.tree_count} trees) score faster in "
                       "Python on Spark here; compile=True compiles them anyway")
