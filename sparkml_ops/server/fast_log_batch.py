@@ -11,23 +11,17 @@ MLflow's own handler untouched, so every error a client can see is still MLflow'
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Callable
 from typing import Any
 
 import anyio
 import orjson
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.utils.validation import MAX_ENTITIES_PER_BATCH, MAX_METRICS_PER_BATCH, MAX_PARAMS_TAGS_PER_BATCH
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 PATHS = ("/api/2.0/mlflow/runs/log-batch", "/ajax-api/2.0/mlflow/runs/log-batch")
 _INT64 = (-(2**63), 2**63 - 1)
-# MLflow's per-request limits (mlflow.utils.validation); a body over them takes MLflow's path,
-# whose error message is the one clients expect
-_MAX_METRICS, _MAX_PARAMS, _MAX_TAGS, _MAX_ENTITIES = 1000, 100, 100, 1000
 
 
 def plain_batch(body: bytes) -> tuple[str, list[Any], list[Any], list[Any]] | None:
@@ -38,8 +32,6 @@ def plain_batch(body: bytes) -> tuple[str, list[Any], list[Any], list[Any]] | No
     ``step`` and nothing else; params and tags with a non-empty string ``key`` and a string
     ``value``. For such a body MLflow's handler builds exactly these entities.
     """
-    from mlflow.entities import Metric, Param, RunTag
-
     try:
         request = orjson.loads(body)
     except orjson.JSONDecodeError:
@@ -51,9 +43,9 @@ def plain_batch(body: bytes) -> tuple[str, list[Any], list[Any], list[Any]] | No
     if not (type(run_id) is str and run_id and type(metrics) is list and type(params) is list
             and type(tags) is list):
         return None
-    if (len(metrics) > _MAX_METRICS or len(params) > _MAX_PARAMS or len(tags) > _MAX_TAGS
-            or len(metrics) + len(params) + len(tags) > _MAX_ENTITIES):
-        return None
+    if (len(metrics) > MAX_METRICS_PER_BATCH or max(len(params), len(tags)) > MAX_PARAMS_TAGS_PER_BATCH
+            or len(metrics) + len(params) + len(tags) > MAX_ENTITIES_PER_BATCH):
+        return None  # over MLflow's batch limits: its handler gives the error clients expect
     built_metrics = []
     for m in metrics:
         if type(m) is not dict or not m.keys() <= {"key", "value", "timestamp", "step"}:

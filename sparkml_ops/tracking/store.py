@@ -255,15 +255,19 @@ class DeltaTrackingStore(LoggedModelsMixin, MetricSamplingMixin, GenAIMixin, Abs
 
     # ================================================================== runs
 
-    def _run_row(self, run_id: str) -> dict[str, Any]:
-        """Latest row of a run: this process's cache first, then the tables."""
+    def _run_row(self, run_id: str, view: current_search.CurrentView | None | bool = True) -> dict[str, Any]:
+        """Latest row of a run: this process's cache first, then the tables.
+
+        ``view``: the current view the caller already read (None: the root has none); True reads it.
+        """
         _validate_run_id(run_id)
         with self._cache_lock:
             row = self._runs.get(run_id)
         if row is not None:
             return row
-        view = self._current_view()
-        if view is not None:  # the build and its tail: the runs table is never read whole
+        if view is True:
+            view = self._current_view()
+        if isinstance(view, current_search.CurrentView):  # the build and its tail: the runs table is never read whole
             rix = view.run_rix(run_id)
             if rix is None:
                 raise NotFound(f"Run with id={run_id} not found")
@@ -335,8 +339,9 @@ class DeltaTrackingStore(LoggedModelsMixin, MetricSamplingMixin, GenAIMixin, Abs
         return entities.run(row, [], [], [{"key": k, "value": v} for k, v in tag_rows.items()], [], [])
 
     def get_run(self, run_id):
-        row = self._run_row(run_id)
-        view = self._current_view()
+        _validate_run_id(run_id)
+        view = self._current_view()  # read once: the row and the run's values come from the same view
+        row = self._run_row(run_id, view)
         rix = view.run_rix(run_id) if view is not None else None
         if view is not None and rix is not None:  # its rows from the build and the tail only
             at = np.array([rix])
