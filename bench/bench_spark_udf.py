@@ -12,6 +12,7 @@ scikit-learn one through our UDF; and the packed env: a second job start (cache 
 the first build (``--quick`` leaves it out unless ``--only env`` asks for it: a cold build
 alone takes minutes). Issue 14: ``compiled`` — LogisticRegression, RandomForest (50 × depth 8)
 and HistGradientBoosting (100 iterations) compiled to Spark SQL against MLflow's ``spark_udf``;
+ensembles also with whole-stage codegen off (the cause of their slowness);
 ``compile_time`` — seconds to compile a 500-tree, depth-10 forest (also: to build its Column, and
 for Spark to analyse a query using it). Prints one JSON line per figure.
 """
@@ -134,15 +135,26 @@ def bench_compiled(spark, df, kind: str, rows: int, repeats: int, target: float)
     ours = spark_udf(spark, uri, compile=True)
     prepare = time.perf_counter() - start
     mlflow_udf = mlflow.pyfunc.spark_udf(spark, uri, result_type="long", env_manager="local")
-    rates = _rates({"compiled": df.withColumn("p", ours()), "mlflow": df.withColumn("p", mlflow_udf(*FEATURES))},
-                   rows, repeats)
+    frames = {"compiled": df.withColumn("p", ours()), "mlflow": df.withColumn("p", mlflow_udf(*FEATURES))}
+    rates = _rates(frames, rows, repeats)
+    extra = {}
+    if ours.compiled.tree_count > 1:
+        # the cause of the ensembles' slowness: in whole-stage code a tree is one method, past the JIT's
+        # 8 KB limit; without whole-stage codegen Spark splits each CASE into methods the JIT compiles
+        spark.conf.set("spark.sql.codegen.wholeStage", "false")
+        try:
+            no_wscg = _rates({"compiled": frames["compiled"]}, rows, repeats)["compiled"]
+        finally:
+            spark.conf.unset("spark.sql.codegen.wholeStage")
+        extra = {"ours_without_whole_stage_codegen": round(no_wscg),
+                 "ratio_without_whole_stage_codegen": round(no_wscg / rates["mlflow"], 3)}
     name = {"lr": "LogisticRegression", "rf": "RandomForest(50 trees, depth 8)",
             "hgb": "HistGradientBoosting(100 iterations)"}[kind]
     emit(f"compiled spark_udf {name} rows/s", ours=rates["compiled"],
          reference={"mlflow.pyfunc.spark_udf": rates["mlflow"]}, unit="rows/s", better="higher", n=rows,
          load_average=os.getloadavg(),
          target_ratio=target, compile_seconds=round(ours.compiled.compile_seconds, 3),
-         spark_udf_seconds=round(prepare, 3), sql_chars=len(ours.compiled.template))
+         spark_udf_seconds=round(prepare, 3), sql_chars=len(ours.compiled.template), **extra)
 
 
 def bench_compile_time(spark) -> None:

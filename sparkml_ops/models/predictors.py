@@ -321,9 +321,10 @@ def compiled_backend(resolved: Any, result: Any, mode: CompileMode, allow_pickle
         compiled = compile_model(resolved, result_type=result, allow_pickle=allow_pickle)
         if mode == "auto" and compiled.tree_count > 1:
             # measured (bench_spark_udf, 2M rows, Spark 4.3, local[2]): a compiled RandomForest of 50 trees
-            # scored at 0.09x and HistGradientBoosting(100) at 0.29x the rows/s of MLflow's
-            # spark_udf (the JIT's huge-method limit explains only part of it) — so "auto" keeps ensembles
-            # in Python; compile=True (and to_sql) still compiles them
+            # scored at 0.12x and HistGradientBoosting(100) at 0.30x the rows/s of MLflow's spark_udf, as
+            # whole-stage code keeps each tree in one method too large to JIT well (0.68x / 1.19x with
+            # whole-stage codegen off, a session-wide setting) — so "auto" keeps ensembles in Python;
+            # compile=True (and to_sql) still compiles them
             reason = (f"{compiled.description}: tree ensembles ({compiled.tree_count} trees) score faster in "
                       "Python on Spark here; compile=True compiles them anyway")
             _log.warning("model %s scores through the Python UDF: %s", resolved.label, reason)
